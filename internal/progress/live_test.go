@@ -1,0 +1,113 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer that mpb's goroutine and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitOrFail runs p.Wait and fails the test if it does not return: a bar left running would
+// hang the CLI.
+func waitOrFail(t *testing.T, p *Printer) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return")
+	}
+}
+
+func TestLive(t *testing.T) {
+	var out syncBuffer
+	p := New(Options{Out: &out, Live: true, Width: 100, LookupEnv: noEnv})
+	a, w, s := p.Add(api), p.Add(worker), p.Add(Service{Name: "db"})
+	s.Skipped("no Dockerfile")
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		a.Pending("waiting for a free build slot")
+		for d := range 4 {
+			a.Building(d, 4, "RUN npm ci")
+			time.Sleep(20 * time.Millisecond)
+		}
+		a.Pushing(0, 0)
+		time.Sleep(200 * time.Millisecond) // at least one refresh while pushing
+		a.Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+	})
+	wg.Go(func() {
+		w.Building(1, 3, "COPY . .")
+		time.Sleep(200 * time.Millisecond)
+		w.Failed("Error: pushing the image failed\n\nHow to fix:\n  • check the network")
+	})
+	wg.Wait()
+	waitOrFail(t, p)
+
+	got := out.String()
+	wantEnd := "\n✓ api: ghcr.io/org/myapp:v1.2.0 (" + apiDigest + ")\n" +
+		"✗ worker: Error: pushing the image failed\n\n  How to fix:\n    • check the network\n" +
+		"- db: skipped (no Dockerfile)\n"
+	if !strings.HasSuffix(got, wantEnd) {
+		t.Errorf("output does not end with the closing lines\n--- got ---\n%q\n--- want suffix ---\n%q", got, wantEnd)
+	}
+	bars := strings.TrimSuffix(got, wantEnd)
+	// The final frame shows every service with how it ended.
+	for _, want := range []string{"api", "worker", "db", "done", "failed", "skipped", "no Dockerfile", "[####"} {
+		if !strings.Contains(bars, want) {
+			t.Errorf("the bars never show %q:\n%s", want, bars)
+		}
+	}
+	if !strings.Contains(bars, "pushing") {
+		t.Errorf("the api bar never showed the push:\n%s", bars)
+	}
+	if strings.Contains(got, "\x1b[32m") {
+		t.Error("colour without Color")
+	}
+}
+
+// With colours allowed, the closing marks are coloured in live mode too; NO_COLOR wins.
+func TestLiveColor(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  func(string) (string, bool)
+		want string
+	}{
+		{"color", noEnv, "\x1b[32m✓\x1b[0m api: ghcr.io/org/myapp:v1.2.0\n"},
+		{"NO_COLOR", func(k string) (string, bool) { return "1", k == "NO_COLOR" }, "\n✓ api: ghcr.io/org/myapp:v1.2.0\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out syncBuffer
+			p := New(Options{Out: &out, Live: true, Color: true, Width: 80, LookupEnv: tt.env})
+			p.Add(api).Succeeded("", "")
+			waitOrFail(t, p)
+			got := out.String()
+			if !strings.HasSuffix(got, tt.want) {
+				t.Errorf("output %q does not end with %q", got, tt.want)
+			}
+			if tt.name == "NO_COLOR" && strings.Contains(got, "\x1b[3") {
+				t.Errorf("colour despite NO_COLOR: %q", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,579 @@
+// Package progress shows the builds of `flow build` in the output format of the product spec
+// (image-push §5):
+//
+//	Building api...
+//	  → Dockerfile: ./services/api/Dockerfile
+//	  → Context: .
+//	  → Target: production
+//	  [####################################] 100%
+//
+//	Pushing api...
+//	  → ghcr.io/org/myapp:v1.2.0
+//	  [####################################] 100%
+//
+//	✓ api: ghcr.io/org/myapp:v1.2.0 (sha256:…)
+//
+// The caller registers each service with Add and reports what happens to it through the Task;
+// Wait prints the closing lines, one per service in the order they were added.
+//
+// Two renderings exist. Live mode (for terminals) draws one github.com/vbauerster/mpb bar per
+// service, redrawn in place. Plain mode (for CI logs and pipes) prints whole lines only — no
+// cursor movement and no carriage returns — and bounds its output: a progress line appears only
+// when a phase starts, when its percentage crosses 25, 50, 75 or 100, or when it ends. Services
+// build in parallel, so in plain mode the lines of several services interleave; each block
+// header names its service and, when more than one service is building, every progress line
+// starts with the service's name.
+//
+// A Printer and its Tasks are safe for concurrent use.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vbauerster/mpb/v8"
+	"golang.org/x/term"
+)
+
+// Options configure a Printer.
+type Options struct {
+	// Out receives everything; nil discards.
+	Out io.Writer
+	// Live selects the redrawn bars; set it only when Out is a terminal (see Detect).
+	Live bool
+	// Color allows the green ✓ and the red ✗; set it only when Out is a terminal. The NO_COLOR
+	// environment variable, when present with any value, overrides it.
+	Color bool
+	// Width is the width mpb works with in live mode: the bar's width on a terminal, the whole
+	// row's on any other writer. 0 leaves mpb's default (the terminal's width, or 80).
+	Width int
+	// LookupEnv reads the environment (NO_COLOR); nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// Detect returns the options for writing to f: live bars and colours when f is a terminal that
+// can draw them (TERM is not "dumb"), plain lines otherwise. NO_COLOR is applied by New.
+func Detect(f *os.File) Options {
+	tty := term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+	return Options{Out: f, Live: tty, Color: tty}
+}
+
+// Service is what the output says about a service before anything is built.
+type Service struct {
+	// Name is the service's name in the FleetFlow file.
+	Name string
+	// Dockerfile and Context are shown as the user should recognise them, relative to the
+	// project root: "./services/api/Dockerfile", ".".
+	Dockerfile string
+	Context    string
+	// Target is the Dockerfile stage built; empty for the last stage (no Target line).
+	Target string
+	// Destination is the image pushed, "repo:tag"; shown under "Pushing", and in the closing
+	// line when Succeeded is given no image.
+	Destination string
+}
+
+// phase is where a task is. The order matters: a task only moves forward, so a late report of
+// an earlier phase (a Building after Pushing) changes nothing.
+type phase int
+
+const (
+	phaseAdded phase = iota
+	phasePending
+	phaseBuilding
+	phasePushing
+	phaseSucceeded
+	phaseFailed
+	phaseSkipped
+)
+
+func (ph phase) concluded() bool { return ph >= phaseSucceeded }
+
+// barWidth is the number of '#' in a full plain bar: 36, as in the spec's sample.
+const barWidth = 36
+
+// Printer renders the progress of several builds. Create it with New.
+type Printer struct {
+	mu     sync.Mutex
+	done   *sync.Cond // signalled when a task concludes
+	out    io.Writer
+	live   bool
+	color  bool
+	tasks  []*Task
+	open   int  // tasks not yet concluded
+	closed bool // Wait has printed the summary
+
+	// plain mode
+	printed     bool  // something has been written
+	lastSection phase // phaseBuilding or phasePushing: the kind of the last block header
+
+	// live mode
+	progress *mpb.Progress
+}
+
+// New returns a Printer writing to o.Out.
+func New(o Options) *Printer {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	lookup := o.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	// https://no-color.org: present means no colour. An empty value counts too: whoever set it
+	// asked for no colour, and printing none is never harmful.
+	_, noColor := lookup("NO_COLOR")
+	p := &Printer{out: out, live: o.Live, color: o.Color && !noColor}
+	p.done = sync.NewCond(&p.mu)
+	if p.live {
+		opts := []mpb.ContainerOption{
+			mpb.WithOutput(out),
+			// Live was asked for; draw even when mpb does not recognise Out as a terminal.
+			mpb.WithAutoRefresh(),
+		}
+		if o.Width > 0 {
+			opts = append(opts, mpb.WithWidth(o.Width))
+		}
+		p.progress = mpb.New(opts...)
+	}
+	return p
+}
+
+// Task is one service's build. Its methods report what happens, in any order and from any
+// goroutine; a report of a phase the task has already left is ignored, and so is everything
+// after Succeeded, Failed or Skipped. Every task must end with one of those three, or Wait
+// does not return.
+type Task struct {
+	p   *Printer
+	svc Service // names and paths already made printable
+
+	phase phase
+	inert bool // added after Wait: reports go nowhere
+
+	// plain mode
+	header      [2]bool // the Building and Pushing headers were printed
+	quarter     int     // 0–4: the last quarter printed for the current phase
+	lastPending string
+
+	// summary
+	image, digest, message string
+
+	// live mode
+	bar  *mpb.Bar
+	view atomic.Pointer[liveView]
+}
+
+// Add registers a service and returns its task. It prints nothing yet in plain mode; in live
+// mode the service's bar appears, waiting. Adding after Wait returns a task that prints nothing.
+func (p *Printer) Add(s Service) *Task {
+	s = Service{
+		Name:        oneLine(s.Name),
+		Dockerfile:  oneLine(s.Dockerfile),
+		Context:     oneLine(s.Context),
+		Target:      oneLine(s.Target),
+		Destination: oneLine(s.Destination),
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := &Task{p: p, svc: s}
+	if p.closed {
+		t.inert = true
+		return t
+	}
+	p.tasks = append(p.tasks, t)
+	p.open++
+	if p.live {
+		p.addBar(t)
+	}
+	return t
+}
+
+// Pending reports that the build waits in the cluster, e.g. for a build slot or its Secret.
+func (t *Task) Pending(message string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase > phasePending {
+		return
+	}
+	t.phase = phasePending
+	message = oneLine(message)
+	if p.live {
+		t.show(message, -1)
+		return
+	}
+	p.buildHeader(t)
+	if message != "" && message != t.lastPending {
+		t.lastPending = message
+		p.line(t, "waiting: "+message)
+	}
+}
+
+// Building reports build progress: done is the number of Dockerfile steps finished, total the
+// number the build will run (kanikolog.CountSteps), and step the instruction now running (may be
+// empty). total 0 means the number of steps is unknown: no percentage is shown until the build
+// ends. A build reaches 100% when its last step finishes, or when Pushing or Succeeded is
+// reported.
+func (t *Task) Building(done, total int, step string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase > phaseBuilding {
+		return
+	}
+	if t.phase < phaseBuilding {
+		t.phase, t.quarter = phaseBuilding, 0
+	}
+	step = shorten(oneLine(step), 72)
+	pct := percent(done, total)
+	if p.live {
+		t.show(step, pct)
+		return
+	}
+	p.buildHeader(t)
+	p.advance(t, pct, step)
+}
+
+// Pushing reports that the image is being pushed: done of total (for example destinations
+// pushed of destinations; total 0 when unknown). It ends the build phase: the build's bar is
+// completed first.
+func (t *Task) Pushing(done, total int) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase > phasePushing {
+		return
+	}
+	pct := percent(done, total)
+	if p.live {
+		t.phase = phasePushing
+		t.show("", pct)
+		return
+	}
+	if t.phase < phasePushing {
+		// Pushing means the build is over, even if its progress was never reported.
+		p.buildHeader(t)
+		p.finish(t)
+		t.phase, t.quarter = phasePushing, 0
+		p.header(t, phasePushing)
+	}
+	p.advance(t, pct, "")
+}
+
+// Succeeded reports the finished image: image as "repo:tag" (empty: the service's Destination)
+// and its digest "sha256:…" (may be empty, e.g. for a build that was not pushed). The running
+// phase's bar is completed.
+func (t *Task) Succeeded(image, digest string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase.concluded() {
+		return
+	}
+	t.image, t.digest = oneLine(image), oneLine(digest)
+	if t.image == "" {
+		t.image = t.svc.Destination
+	}
+	if !p.live {
+		p.finish(t)
+	}
+	p.conclude(t, phaseSucceeded)
+}
+
+// Failed reports that the build failed. message may span several lines: a headline first, then
+// the target, the cause and how to fix it, as usererr renders them; the closing line shows the
+// headline after "✗ <service>:" and indents the rest.
+func (t *Task) Failed(message string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase.concluded() {
+		return
+	}
+	t.message = message
+	if !p.live && (t.header[0] || t.header[1]) {
+		// Say so now, under the service's block: the summary may be many minutes away while
+		// other services keep building.
+		p.line(t, "failed: "+failureLines(message)[0])
+	}
+	p.conclude(t, phaseFailed)
+}
+
+// Skipped reports that the service is not built, e.g. "no Dockerfile" for a service that runs a
+// pulled image. The closing line says "- <service>: skipped (<reason>)".
+func (t *Task) Skipped(reason string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase.concluded() {
+		return
+	}
+	t.message = oneLine(reason)
+	p.conclude(t, phaseSkipped)
+}
+
+// conclude records a final phase. Called with p.mu held.
+func (p *Printer) conclude(t *Task, ph phase) {
+	t.phase = ph
+	if p.live {
+		t.endBar()
+	}
+	p.open--
+	p.done.Broadcast()
+}
+
+// Wait blocks until every task has succeeded, failed or been skipped, lets the live bars draw
+// their final state, and prints the closing lines in the order the services were added. Calling
+// it again does nothing.
+func (p *Printer) Wait() {
+	p.mu.Lock()
+	for p.open > 0 {
+		p.done.Wait()
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+
+	// Tasks can no longer change: every one has concluded and new ones are inert.
+	if p.progress != nil {
+		p.progress.Wait()
+	}
+	var b strings.Builder
+	for _, t := range p.tasks {
+		b.WriteString(p.summary(t))
+	}
+	if b.Len() == 0 {
+		return
+	}
+	if p.printed || p.live {
+		io.WriteString(p.out, "\n")
+	}
+	io.WriteString(p.out, b.String())
+}
+
+// summary is a task's closing line (several for a failure).
+func (p *Printer) summary(t *Task) string {
+	name := t.svc.Name
+	switch t.phase {
+	case phaseSucceeded:
+		s := p.paint("✓", green) + " " + name + ": "
+		switch {
+		case t.image != "" && t.digest != "":
+			s += t.image + " (" + t.digest + ")"
+		case t.image != "":
+			s += t.image
+		case t.digest != "":
+			s += t.digest
+		default:
+			s += "built"
+		}
+		return s + "\n"
+	case phaseFailed:
+		lines := failureLines(t.message)
+		var b strings.Builder
+		b.WriteString(p.paint("✗", red) + " " + name + ": " + lines[0] + "\n")
+		for _, l := range lines[1:] {
+			if l != "" {
+				b.WriteString("  " + l)
+			}
+			b.WriteString("\n")
+		}
+		return b.String()
+	case phaseSkipped:
+		if t.message == "" {
+			return "- " + name + ": skipped\n"
+		}
+		return "- " + name + ": skipped (" + t.message + ")\n"
+	}
+	return ""
+}
+
+const (
+	green = "32"
+	red   = "31"
+)
+
+func (p *Printer) paint(s, color string) string {
+	if !p.color {
+		return s
+	}
+	return "\x1b[" + color + "m" + s + "\x1b[0m"
+}
+
+// failureLines splits a failure message into printable lines without leading or trailing blank
+// lines; the result has at least one line.
+func failureLines(message string) []string {
+	var lines []string
+	for l := range strings.SplitSeq(strings.ReplaceAll(message, "\r\n", "\n"), "\n") {
+		lines = append(lines, strings.TrimRightFunc(printable(l), unicode.IsSpace))
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) == 0 {
+		return []string{"failed"}
+	}
+	lines[0] = strings.TrimSpace(lines[0])
+	return lines
+}
+
+// --- plain mode ---
+
+// buildHeader prints the Building block of t once. Called with p.mu held.
+func (p *Printer) buildHeader(t *Task) {
+	if !t.header[0] {
+		p.header(t, phaseBuilding)
+	}
+}
+
+// header prints "Building api..." or "Pushing api..." with the lines that belong under it, in
+// one write so that no other service's line can come between them. A blank line separates it
+// from a block of the other kind, as in the spec's samples.
+func (p *Printer) header(t *Task, ph phase) {
+	var b strings.Builder
+	if p.printed && p.lastSection != ph {
+		b.WriteString("\n")
+	}
+	s := t.svc
+	if ph == phaseBuilding {
+		t.header[0] = true
+		b.WriteString("Building " + s.Name + "...\n")
+		if s.Dockerfile != "" {
+			b.WriteString("  → Dockerfile: " + s.Dockerfile + "\n")
+		}
+		if s.Context != "" {
+			b.WriteString("  → Context: " + s.Context + "\n")
+		}
+		if s.Target != "" {
+			b.WriteString("  → Target: " + s.Target + "\n")
+		}
+	} else {
+		t.header[1] = true
+		b.WriteString("Pushing " + s.Name + "...\n")
+		if s.Destination != "" {
+			b.WriteString("  → " + s.Destination + "\n")
+		}
+	}
+	p.lastSection = ph
+	p.write(b.String())
+}
+
+// advance prints a progress line when pct (-1: unknown) enters a new quarter.
+func (p *Printer) advance(t *Task, pct int, step string) {
+	if pct < 0 || pct/25 <= t.quarter {
+		return
+	}
+	t.quarter = pct / 25
+	p.bar(t, pct, step)
+}
+
+// finish prints the 100% line of the current phase if it has a header and none was printed.
+func (p *Printer) finish(t *Task) {
+	var shown bool
+	switch t.phase {
+	case phaseAdded, phasePending, phaseBuilding:
+		shown = t.header[0]
+	case phasePushing:
+		shown = t.header[1]
+	}
+	if shown && t.quarter < 4 {
+		t.quarter = 4
+		p.bar(t, 100, "")
+	}
+}
+
+func (p *Printer) bar(t *Task, pct int, step string) {
+	n := pct * barWidth / 100
+	s := "[" + strings.Repeat("#", n) + strings.Repeat(".", barWidth-n) + "] " + fmt.Sprint(pct) + "%"
+	if step != "" {
+		s += " " + step
+	}
+	p.line(t, s)
+}
+
+// line prints one indented line of t, led by the service's name when several services build at
+// once (the lines of different services interleave then).
+func (p *Printer) line(t *Task, s string) {
+	p.write("  " + p.prefix(t) + s + "\n")
+}
+
+// prefix is the service name padded to the longest name, or "" while only one service builds.
+func (p *Printer) prefix(t *Task) string {
+	width, active := 0, 0
+	for _, o := range p.tasks {
+		if o.phase == phaseSkipped {
+			continue
+		}
+		active++
+		width = max(width, utf8.RuneCountInString(o.svc.Name))
+	}
+	if active < 2 {
+		return ""
+	}
+	return t.svc.Name + strings.Repeat(" ", width-utf8.RuneCountInString(t.svc.Name)) + " "
+}
+
+func (p *Printer) write(s string) {
+	p.printed = true
+	// Output errors (a closed pipe) cannot be reported anywhere better than the exit code the
+	// caller derives from the builds themselves.
+	_, _ = io.WriteString(p.out, s)
+}
+
+// --- text helpers ---
+
+// percent is done/total in percent, clamped to 0–100 (Kaniko may run more steps than counted:
+// ONBUILD triggers of a base image), or -1 when total is unknown.
+func percent(done, total int) int {
+	if total <= 0 {
+		return -1
+	}
+	done = min(max(done, 0), total)
+	return int(int64(done) * 100 / int64(total))
+}
+
+// printable replaces control characters with spaces, so that text from logs or the cluster can
+// neither move the cursor nor colour the output, nor split a line.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			r = ' '
+		}
+		b.WriteRune(r) // invalid UTF-8 comes out as U+FFFD
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
+
+// oneLine makes s printable on one line: control characters (newlines included) become spaces,
+// runs of spaces collapse and the ends are trimmed.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(printable(s)), " ")
+}
+
+// shorten cuts s to at most n runes, marking the cut with "…".
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
