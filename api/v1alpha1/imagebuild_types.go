@@ -1,0 +1,420 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Labels the flow CLI puts on every ImageBuild, so that a stage's builds can be listed with
+// `kubectl get imagebuilds -l fleetflow.dev/stage=prod`.
+const (
+	LabelProject = "fleetflow.dev/project"
+	LabelStage   = "fleetflow.dev/stage"
+	LabelService = "fleetflow.dev/service"
+)
+
+// ImageBuildSpec is the desired build: which source to build, with which Dockerfile, and where to push
+// the result. Every change to the spec (a new metadata.generation) starts a new build; a resync never does.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.cache) || !has(self.cache.repository) || self.push",message="spec.cache.repository needs spec.push: true, because the layer cache lives in a registry; remove spec.cache.repository or set push to true"
+type ImageBuildSpec struct {
+	// image is the repository the built image is pushed to, without a tag or digest: a registry host
+	// followed by a path (`ghcr.io/org/myapp`, `123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp`,
+	// `registry.local:5000/team/app`), or a Docker Hub `namespace/name` (`myuser/myapp`).
+	// Tags go to spec.tags.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.contains('/')",message="spec.image has no registry: use a registry host and path such as ghcr.io/org/app, or a Docker Hub namespace/name such as myuser/app"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="spec.image must not contain a digest: the digest is an output, found in status.output.digest"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('/[^/]*:[^/]*$')",message="spec.image must not contain a tag: put tags in spec.tags"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((localhost|\\\\[[0-9a-fA-F:]+\\\\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)+$') || self.matches('^(localhost|\\\\[[0-9a-fA-F:]+\\\\]|[A-Za-z0-9-]+(\\\\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+:[0-9]+)(:[0-9]+)?/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*$')",message="spec.image is not a valid repository name: path components are lowercase letters, digits and separators (. _ __ -), for example ghcr.io/org/my-app"
+	Image string `json:"image"`
+
+	// tags are the tags pushed, one destination each; the first is the primary tag shown in
+	// status.output.image. Each tag is 1 to 128 characters of letters, digits, `_`, `.` and `-`,
+	// and does not start with `.` or `-`.
+	//
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`
+	Tags []string `json:"tags"`
+
+	// push says whether the built image is pushed. With false the image is built and discarded
+	// (Kaniko's --no-push), which checks that the Dockerfile builds.
+	//
+	// +optional
+	// +kubebuilder:default=true
+	Push bool `json:"push"`
+
+	// source is where the build context comes from: exactly one of bundle or git.
+	//
+	// +required
+	Source BuildSource `json:"source"`
+
+	// dockerfile is the path of the Dockerfile inside the build context.
+	//
+	// +optional
+	// +kubebuilder:default=Dockerfile
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.dockerfile must be a relative path inside the build context, without '..'"
+	Dockerfile string `json:"dockerfile,omitempty"`
+
+	// target is the stage of a multi-stage Dockerfile to build (Kaniko's --target). Empty builds the last stage.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	Target string `json:"target,omitempty"`
+
+	// buildArgs are passed to the Dockerfile's ARG instructions. Values are visible to anyone who can
+	// read the ImageBuild: never put secrets here.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	BuildArgs []BuildArg `json:"buildArgs,omitempty"`
+
+	// cache configures Kaniko's registry layer cache. It is on by default and lives in
+	// `<image>/cache`.
+	//
+	// +optional
+	Cache *CacheSpec `json:"cache,omitempty"`
+
+	// pushSecretRef names a Secret of type kubernetes.io/dockerconfigjson in the ImageBuild's namespace
+	// holding the credentials used to pull the source bundle and base images and to push the result.
+	// Create one with `kubectl create secret docker-registry NAME --docker-server=... --docker-username=...
+	// --docker-password=...`. Leave it empty when the service account grants registry access
+	// (workload identity, IRSA) or the registry needs none.
+	//
+	// +optional
+	PushSecretRef *LocalSecretReference `json:"pushSecretRef,omitempty"`
+
+	// serviceAccountName is the service account the build pod runs as. Set it for cloud workload
+	// identity (IRSA on EKS, Workload Identity on GKE), which Kaniko's built-in ECR and GCR credential
+	// helpers use. Empty means no service account token is mounted into the build pod.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// timeout bounds one build attempt, from pod creation to the end of the push. A build that takes
+	// longer fails with reason Timeout.
+	//
+	// +optional
+	// +kubebuilder:default="30m0s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="spec.timeout must be between 10s and 24h"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// resources are the compute resources of the Kaniko container. Kaniko unpacks base images and
+	// snapshots the filesystem in memory-backed steps: large images need a generous memory limit.
+	//
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ttlSecondsAfterFinished deletes the ImageBuild (and its pod) this many seconds after it succeeded
+	// or failed. Unset keeps it until deleted by hand.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// BuildSource says where the build context comes from. Exactly one member is set.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.bundle) != has(self.git)",message="spec.source needs exactly one of bundle or git"
+type BuildSource struct {
+	// bundle is an OCI artifact holding the build context as one gzipped tar layer, as pushed by
+	// `flow build`.
+	//
+	// +optional
+	Bundle *BundleSource `json:"bundle,omitempty"`
+
+	// git is a Git repository cloned by Kaniko; the form GitOps manifests use.
+	//
+	// +optional
+	Git *GitSource `json:"git,omitempty"`
+}
+
+// BundleSource references a source bundle by digest, so the build always sees exactly the files that
+// were uploaded, whatever happens to tags in the registry afterwards.
+type BundleSource struct {
+	// image is the bundle reference by digest: `<repository>@sha256:<64 hex digits>`.
+	//
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@\\\\s]+@sha256:[a-f0-9]{64}$')",message="spec.source.bundle.image must reference the bundle by digest (repository@sha256:<64 hex digits>), never by tag"
+	Image string `json:"image"`
+}
+
+// GitSource is a Git repository to build from.
+type GitSource struct {
+	// url is the repository to clone, over https (`https://github.com/org/repo.git`).
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="spec.source.git.url must be an http(s) URL such as https://github.com/org/repo.git"
+	URL string `json:"url"`
+
+	// revision is the branch, tag or full commit SHA to build. Empty builds the default branch.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Revision string `json:"revision,omitempty"`
+
+	// subPath is the directory inside the repository that is the build context. Empty is the repository root.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.source.git.subPath must be a relative path inside the repository, without '..'"
+	SubPath string `json:"subPath,omitempty"`
+}
+
+// BuildArg is one Dockerfile build argument.
+type BuildArg struct {
+	// name is the ARG name.
+	//
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Name string `json:"name"`
+
+	// value is the ARG value.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value"`
+}
+
+// CacheSpec configures Kaniko's layer cache.
+type CacheSpec struct {
+	// disabled turns the layer cache off (`flow build --no-cache`).
+	//
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
+
+	// repository is where cached layers are pushed and looked up. Empty means `<spec.image>/cache`.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.contains('/') && !self.contains('@') && !self.matches('/[^/]*:[^/]*$')",message="spec.cache.repository must be a repository without tag or digest, such as ghcr.io/org/app/cache"
+	Repository string `json:"repository,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the same namespace. References to other namespaces are
+// deliberately impossible: a build may only use credentials its namespace already holds.
+type LocalSecretReference struct {
+	// name of the Secret.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// BuildPhase is a one-word summary of where a build is. Conditions carry the detail.
+//
+// +kubebuilder:validation:Enum=Pending;Building;Succeeded;Failed
+type BuildPhase string
+
+// The phases of a build, in the order a build moves through them.
+const (
+	// PhasePending: accepted, waiting for its Secret or for a free build slot.
+	PhasePending BuildPhase = "Pending"
+	// PhaseBuilding: the build pod exists and runs (fetching the source, building, pushing).
+	PhaseBuilding BuildPhase = "Building"
+	// PhaseSucceeded: the image was built (and pushed, with spec.push); status.output holds the digest.
+	PhaseSucceeded BuildPhase = "Succeeded"
+	// PhaseFailed: the build ended without an image; the Ready condition says why.
+	PhaseFailed BuildPhase = "Failed"
+)
+
+// Finished reports whether the phase is terminal for the current generation.
+func (p BuildPhase) Finished() bool { return p == PhaseSucceeded || p == PhaseFailed }
+
+// Condition types, following kstatus so that `kubectl wait --for=condition=Ready`, Flux and Argo CD
+// health checks understand an ImageBuild without custom code.
+const (
+	// ConditionReady is True once the image of the current generation is built and pushed.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the build of the current generation is in flight.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the build cannot make progress without a change: a terminal
+	// failure, or a missing Secret.
+	ConditionStalled = "Stalled"
+)
+
+// The reason vocabulary, shared by conditions, events and the results metric. One list, so that
+// alerts and scripts can match on it.
+const (
+	// ReasonPending: waiting for a free build slot (the manager's concurrency cap).
+	ReasonPending = "Pending"
+	// ReasonBuilding: the build pod runs.
+	ReasonBuilding = "Building"
+	// ReasonSucceeded: the image was built and pushed; Ready is True.
+	ReasonSucceeded = "Succeeded"
+	// ReasonSecretNotFound: spec.pushSecretRef names a Secret that does not exist (yet). The build
+	// starts as soon as it appears.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonInvalidSpec: the spec passed API validation but cannot be built (for example a push
+	// Secret of the wrong type).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSourceFetchFailed: the source bundle could not be pulled or unpacked.
+	ReasonSourceFetchFailed = "SourceFetchFailed"
+	// ReasonAuthenticationFailed: the registry refused the credentials (pull of the base image, or push).
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonBaseImageNotFound: a FROM image does not exist in its registry.
+	ReasonBaseImageNotFound = "BaseImageNotFound"
+	// ReasonBuildFailed: a Dockerfile instruction failed (a RUN exited non-zero, a COPY source is missing ...).
+	ReasonBuildFailed = "BuildFailed"
+	// ReasonPushFailed: the image was built but could not be pushed (registry unreachable, TLS, quota ...).
+	ReasonPushFailed = "PushFailed"
+	// ReasonTimeout: the build ran longer than spec.timeout.
+	ReasonTimeout = "Timeout"
+	// ReasonOOMKilled: the Kaniko container ran out of memory; raise spec.resources.limits.memory.
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonPodLost: the build pod disappeared (deleted, evicted, node lost) more often than the retry budget allows.
+	ReasonPodLost = "PodLost"
+)
+
+// ImageBuildStatus is what the controller observed of the build of the current generation.
+type ImageBuildStatus struct {
+	// observedGeneration is the metadata.generation this status describes. While it lags behind
+	// metadata.generation, the status is about an older spec.
+	//
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is a one-word summary: Pending, Building, Succeeded or Failed.
+	//
+	// +optional
+	Phase BuildPhase `json:"phase,omitempty"`
+
+	// conditions are Ready, Reconciling and Stalled, with reasons from one documented vocabulary:
+	// Pending, Building, Succeeded, SecretNotFound, InvalidSpec, SourceFetchFailed, AuthenticationFailed,
+	// BaseImageNotFound, BuildFailed, PushFailed, Timeout, OOMKilled, PodLost.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// podName is the build pod of the current attempt; `kubectl logs <podName> -c kaniko` shows the build log.
+	//
+	// +optional
+	PodName string `json:"podName,omitempty"`
+
+	// attempts counts the build pods created for this generation. It grows only when a pod is lost
+	// before it finished.
+	//
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// startTime is when the build pod of the current generation was created.
+	//
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the build of the current generation succeeded or failed.
+	//
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// output describes the pushed image. Set only on success.
+	//
+	// +optional
+	Output *BuildOutput `json:"output,omitempty"`
+
+	// source records what was actually built.
+	//
+	// +optional
+	Source *SourceStatus `json:"source,omitempty"`
+}
+
+// BuildOutput is the image a successful build produced.
+type BuildOutput struct {
+	// image is the repository with the primary tag, `ghcr.io/org/app:v1.2.0`.
+	Image string `json:"image"`
+
+	// digest is the manifest digest the registry holds, `sha256:<64 hex digits>`.
+	Digest string `json:"digest"`
+
+	// shortDigest is the first 12 hex digits of the digest, for `kubectl get` columns.
+	ShortDigest string `json:"shortDigest"`
+
+	// imageRef pins the image by digest, `ghcr.io/org/app@sha256:...`: use it in deployments.
+	ImageRef string `json:"imageRef"`
+
+	// tags are the tags that point at the digest.
+	//
+	// +listType=atomic
+	Tags []string `json:"tags"`
+}
+
+// SourceStatus records what was actually built.
+type SourceStatus struct {
+	// bundleDigest is the digest of the source bundle, for bundle sources.
+	//
+	// +optional
+	BundleDigest string `json:"bundleDigest,omitempty"`
+
+	// gitRevision is the revision built, for git sources.
+	//
+	// +optional
+	GitRevision string `json:"gitRevision,omitempty"`
+}
+
+// ImageBuild builds one container image inside the cluster with Kaniko and pushes it to one
+// repository under one or more tags. `flow build` creates one per service; GitOps tools can apply them
+// directly. The pushed digest appears in status.output.digest.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ib,categories=fleetflow
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.metadata.labels.fleetflow\.dev/service`
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
+// +kubebuilder:printcolumn:name="Tag",type=string,JSONPath=`.spec.tags[0]`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.output.shortDigest`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ImageBuild struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	//
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired build.
+	//
+	// +required
+	Spec ImageBuildSpec `json:"spec"`
+
+	// status is the observed state of the build of the current generation.
+	//
+	// +optional
+	Status ImageBuildStatus `json:"status,omitempty"`
+}
+
+// ImageBuildList is a list of ImageBuilds.
+//
+// +kubebuilder:object:root=true
+type ImageBuildList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ImageBuild `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ImageBuild{}, &ImageBuildList{})
+}
