@@ -1,0 +1,473 @@
+package buildpod
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/fleetflow/flow-build/api/v1alpha1"
+)
+
+// Result is what a build pod says about its build.
+type Result struct {
+	// Done is true once the pod has finished (succeeded or failed) or can never finish.
+	Done bool
+	// Phase is Building while not Done, then Succeeded or Failed. A Lost pod reports Failed.
+	Phase v1alpha1.BuildPhase
+	// Reason is one of the v1alpha1.Reason* constants.
+	Reason string
+	// Message tells a person what failed, for which image, and what to do. It is one line of at
+	// most MaxMessageBytes, and never contains credentials. Empty while a build simply runs.
+	Message string
+	// Digest is the pushed manifest digest, "sha256:<64 hex>". It is set only when Kaniko exited 0
+	// and its termination message is a valid digest: Kaniko writes the digest file before it
+	// pushes, so after a failed push the file holds the digest of an image the registry never got.
+	Digest string
+	// Lost is true when the pod ended for reasons outside the build (evicted, preempted, deleted,
+	// its node gone): the controller may retry with a new attempt. Done is true as well.
+	Lost bool
+	// CauseInLog is true when the pod failed but its termination message cannot hold the cause:
+	// Kaniko prints its usage text after errors it meets before building (a failed git clone, a
+	// missing Dockerfile), which pushes the error out of the log tail the kubelet keeps (2 KiB),
+	// and after a failed push the termination message holds the digest instead of the log.
+	// Reading the kaniko container's log and calling InterpretWithLog gives the precise cause.
+	CauseInLog bool
+}
+
+// ValidDigest reports whether s is a sha256 digest as registries print it: "sha256:" followed by
+// 64 lowercase hex digits.
+func ValidDigest(s string) bool {
+	const prefix = "sha256:"
+	if len(s) != len(prefix)+64 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, c := range s[len(prefix):] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Interpret reads a build pod's status. It never fails: a pod it cannot make sense of is
+// reported as still building (the controller's own timeout ends that) or as lost.
+func Interpret(pod *corev1.Pod) Result { return interpret(pod, "") }
+
+// InterpretWithLog is Interpret with the kaniko container's log (or its last few hundred lines)
+// classified instead of the termination message. Use it when Interpret set CauseInLog. The
+// digest still comes only from the termination message.
+func InterpretWithLog(pod *corev1.Pod, kanikoLog string) Result { return interpret(pod, kanikoLog) }
+
+func interpret(pod *corev1.Pod, kanikoLog string) Result {
+	if pod == nil {
+		return lost("the build pod is gone")
+	}
+	f := factsOf(pod)
+	kaniko := containerStatus(pod.Status.ContainerStatuses, KanikoContainer)
+	fetch := containerStatus(pod.Status.InitContainerStatuses, FetchContainer)
+	var kt *corev1.ContainerStateTerminated
+	if kaniko != nil {
+		kt = kaniko.State.Terminated
+	}
+
+	if kt != nil && kt.ExitCode == 0 {
+		if d := strings.TrimSpace(kt.Message); ValidDigest(d) {
+			verb := "pushed"
+			if f.noPush {
+				verb = "built (not pushed)"
+			}
+			return Result{Done: true, Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonSucceeded,
+				Message: finalMessage(fmt.Sprintf("%s %s, digest %s", verb, f.image(), d)), Digest: d}
+		}
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"Kaniko finished building %s but reported no valid image digest (its termination message is %q), so the push cannot be confirmed; "+
+				"check that the manager's executor image is Kaniko and supports --digest-file, then rebuild",
+			f.image(), clip(oneLine(cleanText(kt.Message)), 100)))
+	}
+
+	if pod.Status.Reason == "DeadlineExceeded" {
+		return failed(v1alpha1.ReasonTimeout, fmt.Sprintf(
+			"the build of %s ran longer than spec.timeout (%s) and was stopped; raise spec.timeout or speed up the build (keep the layer cache on, shrink the build context)",
+			f.image(), formatDuration(f.timeout)))
+	}
+	if pod.Status.Reason == "Evicted" && ownStorageLimit(pod.Status.Message) {
+		// Exceeding its own limit is not bad luck: a retry would hit it again.
+		return failed(v1alpha1.ReasonBuildFailed, fmt.Sprintf(
+			"the build of %s used more disk than allowed and its pod was evicted (%s); raise spec.resources.limits.ephemeral-storage (now %s) or make the image smaller",
+			f.image(), clip(strings.TrimSpace(pod.Status.Message), 200), orNone(f.ephemeralLimit)))
+	}
+	if why, ok := lostWhy(pod, kt, fetch); ok {
+		return lost(why)
+	}
+
+	if fetch != nil && fetch.State.Terminated != nil && fetch.State.Terminated.ExitCode != 0 {
+		return fetchFailed(f, fetch.State.Terminated)
+	}
+
+	if kt != nil {
+		if kt.Reason == "OOMKilled" {
+			return failed(v1alpha1.ReasonOOMKilled, fmt.Sprintf(
+				"Kaniko ran out of memory building %s (memory limit %s) and was killed; raise spec.resources.limits.memory: Kaniko unpacks base images and snapshots the filesystem in memory, large images need several GiB",
+				f.image(), orNone(f.memoryLimit)))
+		}
+		text, fromLog := kt.Message, false
+		if strings.TrimSpace(kanikoLog) != "" && !ValidDigest(strings.TrimSpace(kanikoLog)) {
+			text, fromLog = kanikoLog, true
+		}
+		c := classify(f, text, kt.ExitCode)
+		r := failed(c.reason, c.message)
+		r.CauseInLog = c.causeInLog && !fromLog
+		return r
+	}
+
+	switch pod.Status.Phase {
+	case corev1.PodFailed, corev1.PodSucceeded:
+		// Ended without Kaniko ever finishing: something outside the build stopped it.
+		return lost(fmt.Sprintf("build pod %s ended (phase %s%s) before Kaniko finished", pod.Name, pod.Status.Phase, reasonSuffix(pod.Status.Reason, pod.Status.Message)))
+	}
+	return progress(pod, f, kaniko, fetch)
+}
+
+func failed(reason, message string) Result {
+	return Result{Done: true, Phase: v1alpha1.PhaseFailed, Reason: reason, Message: finalMessage(message)}
+}
+
+func lost(message string) Result {
+	return Result{Done: true, Lost: true, Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonPodLost, Message: finalMessage(message)}
+}
+
+func building(message string) Result {
+	return Result{Phase: v1alpha1.PhaseBuilding, Reason: v1alpha1.ReasonBuilding, Message: finalMessage(message)}
+}
+
+// lostPodReasons are the pod status reasons the kubelet gives when it stopped or refused a pod for
+// reasons of its own: node pressure, shutdown, preemption, admission. None of them says anything
+// about the build.
+var lostPodReasons = map[string]bool{
+	"Evicted":                  true,
+	"Preempting":               true,
+	"NodeLost":                 true,
+	"Shutdown":                 true,
+	"NodeShutdown":             true,
+	"Terminated":               true,
+	"UnexpectedAdmissionError": true,
+	"NodeAffinity":             true,
+	"InvalidNodeInfo":          true,
+}
+
+func lostWhy(pod *corev1.Pod, kt *corev1.ContainerStateTerminated, fetch *corev1.ContainerStatus) (string, bool) {
+	// A container killed by a signal (137 = SIGKILL, 143 = SIGTERM) while its pod was being taken
+	// away did not fail on its own; any other exit is the build's own verdict and is classified.
+	killed := kt == nil || (kt.Reason != "OOMKilled" && (kt.ExitCode == 137 || kt.ExitCode == 143))
+	if pod.Status.Phase == corev1.PodFailed && (lostPodReasons[pod.Status.Reason] || strings.HasPrefix(pod.Status.Reason, "OutOf")) && killed {
+		return fmt.Sprintf("build pod %s was stopped by its node (%s)", pod.Name, strings.TrimPrefix(reasonSuffix(pod.Status.Reason, pod.Status.Message), ", ")), true
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue && killed {
+			return fmt.Sprintf("build pod %s was disrupted (%s)", pod.Name, strings.TrimPrefix(reasonSuffix(c.Reason, c.Message), ", ")), true
+		}
+	}
+	if pod.DeletionTimestamp != nil && killed {
+		return fmt.Sprintf("build pod %s was deleted before it finished", pod.Name), true
+	}
+	if kt != nil && kt.Reason == "ContainerStatusUnknown" {
+		return fmt.Sprintf("the kaniko container of build pod %s vanished (%s)", pod.Name, clip(kt.Message, 200)), true
+	}
+	if fetch != nil && fetch.State.Terminated != nil && fetch.State.Terminated.Reason == "ContainerStatusUnknown" {
+		return fmt.Sprintf("the fetch-source container of build pod %s vanished (%s)", pod.Name, clip(fetch.State.Terminated.Message, 200)), true
+	}
+	return "", false
+}
+
+// ownStorageLimit recognises the kubelet's eviction messages for a pod that exceeded its own
+// ephemeral-storage limits, as opposed to a node that ran short.
+func ownStorageLimit(msg string) bool {
+	return strings.Contains(msg, "exceeds the total limit") ||
+		strings.Contains(msg, "exceeded its local ephemeral storage limit") ||
+		(strings.Contains(msg, "EmptyDir volume") && strings.Contains(msg, "exceeds the limit"))
+}
+
+func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
+	bundle := f.bundle
+	if bundle == "" {
+		bundle = "the source bundle"
+	}
+	if t.Reason == "OOMKilled" {
+		return failed(v1alpha1.ReasonSourceFetchFailed, fmt.Sprintf(
+			"fetching %s ran out of memory (limit %s); raise spec.resources.limits.memory", bundle, orNone(f.memoryLimit)))
+	}
+	text := cleanText(t.Message)
+	line := lastErrorLine(splitLines(text))
+	if line == "" {
+		line = lastLine(splitLines(text))
+	}
+	if line == "" {
+		line = fmt.Sprintf("exit code %d", t.ExitCode)
+	}
+	var hint string
+	switch {
+	case isAuth(line):
+		hint = "the registry refused access to the bundle: " + credentialFix(f, registryHost(bundle))
+	case manifestMissing(line):
+		hint = "the bundle is no longer in the registry (deleted or garbage-collected): run flow build again to upload it"
+	case isNetwork(line):
+		hint = "the registry cannot be reached from the cluster: " + networkHint(line)
+	default:
+		hint = fmt.Sprintf("run flow build again; details: kubectl logs -n %s %s -c %s", f.namespace, f.pod, FetchContainer)
+	}
+	if !strings.Contains(line, "source bundle") {
+		line = "fetching " + bundle + ": " + line
+	}
+	return failed(v1alpha1.ReasonSourceFetchFailed, clip(line, 600)+"; "+hint)
+}
+
+// waitingProblems are container waiting reasons that need a person: they are reported while the
+// pod waits, so that the cause is visible long before spec.timeout ends the build.
+var waitingProblems = map[string]string{
+	"ErrImagePull":               "check the manager's --executor-image / --fetcher-image and that the nodes can pull it",
+	"ImagePullBackOff":           "check the manager's --executor-image / --fetcher-image and that the nodes can pull it",
+	"ErrImageNeverPull":          "the image is not on the node and the pull policy is Never: change the manager's --image-pull-policy",
+	"InvalidImageName":           "fix the manager's --executor-image / --fetcher-image",
+	"CreateContainerConfigError": "check that the push Secret and service account exist",
+	"CreateContainerError":       "see kubectl describe pod",
+	"RunContainerError":          "see kubectl describe pod",
+}
+
+func progress(pod *corev1.Pod, f facts, kaniko, fetch *corev1.ContainerStatus) Result {
+	if pod.Status.Phase == corev1.PodUnknown {
+		return building(fmt.Sprintf("the node of build pod %s does not report its state%s; the build continues when it comes back or fails at spec.timeout",
+			pod.Name, reasonSuffix(pod.Status.Reason, pod.Status.Message)))
+	}
+	for _, s := range []*corev1.ContainerStatus{fetch, kaniko} {
+		if s == nil || s.State.Waiting == nil {
+			continue
+		}
+		if hint, ok := waitingProblems[s.State.Waiting.Reason]; ok {
+			return building(fmt.Sprintf("waiting: container %s of pod %s: %s: %s; %s",
+				s.Name, pod.Name, s.State.Waiting.Reason, clip(s.State.Waiting.Message, 400), hint))
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return building(fmt.Sprintf("waiting for a node to run build pod %s%s", pod.Name, reasonSuffix(c.Reason, c.Message)))
+		}
+	}
+	if fetch != nil && fetch.State.Running != nil {
+		return building(fmt.Sprintf("fetching source bundle %s", f.bundle))
+	}
+	return building("")
+}
+
+// facts are what a pod's spec says about its build, recovered so that messages can name the
+// image, the Secret and the source without the ImageBuild at hand.
+type facts struct {
+	namespace, pod string
+	destinations   []string
+	noPush         bool
+	secret         string
+	serviceAccount string
+	bundle         string
+	gitURL, gitRev string
+	dockerfile     string
+	target         string
+	memoryLimit    string
+	ephemeralLimit string
+	timeout        time.Duration
+	contextIsGit   bool
+	contextSubPath string
+}
+
+func factsOf(pod *corev1.Pod) facts {
+	f := facts{namespace: pod.Namespace, pod: pod.Name}
+	if pod.Spec.ServiceAccountName != "" && pod.Spec.AutomountServiceAccountToken != nil && *pod.Spec.AutomountServiceAccountToken {
+		f.serviceAccount = pod.Spec.ServiceAccountName
+	}
+	if pod.Spec.ActiveDeadlineSeconds != nil {
+		f.timeout = time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == dockerConfigVolume && v.Secret != nil {
+			f.secret = v.Secret.SecretName
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == FetchContainer {
+			for _, a := range c.Args {
+				if v, ok := strings.CutPrefix(a, "--image="); ok {
+					f.bundle = v
+				}
+			}
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != KanikoContainer {
+			continue
+		}
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			f.memoryLimit = q.String()
+		}
+		if q, ok := c.Resources.Limits[corev1.ResourceEphemeralStorage]; ok {
+			f.ephemeralLimit = q.String()
+		}
+		scheme := "https"
+		for _, e := range c.Env {
+			if e.Name == "GIT_PULL_METHOD" && e.Value != "" {
+				scheme = e.Value
+			}
+		}
+		for _, a := range c.Args {
+			name, value, _ := strings.Cut(a, "=")
+			switch name {
+			case "--destination":
+				f.destinations = append(f.destinations, value)
+			case "--no-push":
+				f.noPush = true
+			case "--dockerfile":
+				f.dockerfile = strings.TrimPrefix(value, WorkspaceDir+"/")
+			case "--target":
+				f.target = value
+			case "--context-sub-path":
+				f.contextSubPath = value
+			case "--git":
+				f.gitRev = strings.TrimPrefix(value, "branch=")
+			case "--context":
+				if rest, ok := strings.CutPrefix(value, "git://"); ok {
+					f.contextIsGit = true
+					repo, rev, _ := strings.Cut(rest, "#")
+					f.gitURL = scheme + "://" + repo
+					if rev != "" {
+						f.gitRev = rev
+					}
+				}
+			}
+		}
+	}
+	return f
+}
+
+// image names the primary destination, for messages.
+func (f facts) image() string {
+	if len(f.destinations) == 0 {
+		return "the image"
+	}
+	return f.destinations[0]
+}
+
+func (f facts) logs() string {
+	return fmt.Sprintf("kubectl logs -n %s %s -c %s", f.namespace, f.pod, KanikoContainer)
+}
+
+func containerStatus(statuses []corev1.ContainerStatus, name string) *corev1.ContainerStatus {
+	for i := range statuses {
+		if statuses[i].Name == name {
+			return &statuses[i]
+		}
+	}
+	return nil
+}
+
+func reasonSuffix(reason, message string) string {
+	message = strings.TrimSpace(message)
+	switch {
+	case reason != "" && message != "":
+		return ", " + reason + ": " + clip(message, 300)
+	case reason != "":
+		return ", " + reason
+	case message != "":
+		return ", " + clip(message, 300)
+	}
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none set"
+	}
+	return s
+}
+
+// formatDuration prints 30m instead of 30m0s.
+func formatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "unknown"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// registryHost is the registry part of an image reference, with Docker Hub's implicit host
+// made explicit.
+func registryHost(ref string) string {
+	ref = strings.TrimPrefix(strings.TrimPrefix(ref, "https://"), "http://")
+	first, _, found := strings.Cut(ref, "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost" || strings.HasPrefix(first, "[")) {
+		return normalizeHost(first)
+	}
+	return "docker.io"
+}
+
+func normalizeHost(h string) string {
+	switch h {
+	case "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return "docker.io"
+	}
+	return h
+}
+
+// dockerServerFlag is kubectl's --docker-server for host. For Docker Hub it is left out: kubectl's
+// default (https://index.docker.io/v1/) is the key Docker Hub credentials must be stored under.
+func dockerServerFlag(host string) string {
+	if host == "docker.io" || host == "" {
+		return ""
+	}
+	return " --docker-server=" + host
+}
+
+var ecrHost = regexp.MustCompile(`^[0-9]+\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
+
+// credentialFix says how to give the build working credentials for host.
+func credentialFix(f facts, host string) string {
+	fix := credentialFixFor(f, host)
+	if ecrHost.MatchString(host) && f.serviceAccount == "" {
+		// ECR passwords are 12-hour tokens: a Secret made from one breaks the next day.
+		fix += "; for Amazon ECR prefer spec.serviceAccountName with an IAM role (IRSA), since ECR passwords expire after 12 hours"
+	}
+	return fix
+}
+
+func credentialFixFor(f facts, host string) string {
+	server := dockerServerFlag(host)
+	switch {
+	case f.secret != "":
+		return fmt.Sprintf("fix Secret %s/%s, e.g. kubectl create secret docker-registry %s -n %s%s --docker-username=<user> --docker-password="+passwordPlaceholder+" --dry-run=client -o yaml | kubectl apply -f -",
+			f.namespace, f.secret, f.secret, f.namespace, server)
+	case f.serviceAccount != "":
+		return fmt.Sprintf("no spec.pushSecretRef is set, so only service account %s/%s can grant access (workload identity, IRSA): give it access to %s, "+
+			"or create a Secret with kubectl create secret docker-registry NAME -n %s%s --docker-username=<user> --docker-password="+passwordPlaceholder+" and set spec.pushSecretRef.name",
+			f.namespace, f.serviceAccount, host, f.namespace, server)
+	default:
+		return fmt.Sprintf("no push Secret is set: create one with kubectl create secret docker-registry NAME -n %s%s --docker-username=<user> --docker-password="+passwordPlaceholder+" and set spec.pushSecretRef.name to NAME",
+			f.namespace, server)
+	}
+}
+
+// exitCodeText describes an exit code for people: 137 is a kill, which usually means memory.
+func exitCodeText(code int32) string {
+	switch code {
+	case 137:
+		return "exit code 137: killed, often for lack of memory"
+	case 143:
+		return "exit code 143: terminated"
+	}
+	return "exit code " + strconv.Itoa(int(code))
+}

@@ -1,0 +1,490 @@
+// Package buildpod turns an ImageBuild into the Kaniko pod that builds it, and a finished pod back
+// into a build result: the pushed digest, or a failure reason from the API's vocabulary with a
+// message a person can act on.
+//
+// The package is pure: it reads objects and returns objects, and talks to neither the API server
+// nor a registry, so the controller stays a thin loop and every decision here is unit-tested.
+package buildpod
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleetflow/flow-build/api/v1alpha1"
+)
+
+const (
+	// DefaultExecutorImage is the Kaniko executor run when Options.ExecutorImage is empty. It is
+	// the same version as the Kaniko module the tests build and run, so the tests prove what
+	// production runs. Upstream is archived; github.com/chainguard-dev/kaniko v1.25.x is a
+	// maintained fork that takes the same flags.
+	DefaultExecutorImage = "gcr.io/kaniko-project/executor:v1.24.0"
+
+	// DefaultTimeout bounds a build attempt when spec.timeout is unset (the CRD defaults it to the
+	// same value; this covers objects that bypassed defaulting).
+	DefaultTimeout = 30 * time.Minute
+
+	// LabelManagedBy marks every build pod, so that the manager's cache and the concurrency cap
+	// can select exactly its own pods.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on build pods.
+	ManagedByValue = "flow-build"
+	// LabelImageBuild holds ImageBuildLabelValue of the owning ImageBuild's name, for
+	// `kubectl get pods -l build.fleetflow.dev/image-build=<name>`.
+	LabelImageBuild = "build.fleetflow.dev/image-build"
+	// LabelGeneration holds the ImageBuild's metadata.generation the pod builds.
+	LabelGeneration = "build.fleetflow.dev/generation"
+	// LabelAttempt holds the attempt number (1, 2, ...) of the pod within its generation.
+	LabelAttempt = "build.fleetflow.dev/attempt"
+
+	// KanikoContainer is the name of the container running the Kaniko executor; its log is the
+	// build log (`kubectl logs <pod> -c kaniko`).
+	KanikoContainer = "kaniko"
+	// FetchContainer is the name of the init container that unpacks a source bundle.
+	FetchContainer = "fetch-source"
+
+	// WorkspaceDir is where the source bundle is unpacked and what Kaniko builds from.
+	WorkspaceDir = "/workspace"
+	// DockerConfigDir is where the push Secret's config.json is mounted; DOCKER_CONFIG points here
+	// in both containers, so one Secret serves the bundle pull, base image pulls and the push.
+	DockerConfigDir = "/kaniko/.docker"
+	// TerminationLogPath is the file Kubernetes reports as the container's termination message.
+	// Kaniko writes the image digest there (--digest-file), which is how the controller learns it
+	// without reading logs or asking the registry.
+	TerminationLogPath = "/dev/termination-log"
+
+	workspaceVolume    = "workspace"
+	dockerConfigVolume = "docker-config"
+
+	// defaultContainerAnnotation makes `kubectl logs <pod>` show the build log without -c.
+	defaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
+
+	// fetcherUID is the conventional "nonroot" user of distroless images, which the manager
+	// image is built on.
+	fetcherUID = 65532
+
+	maxNameLength = 63
+)
+
+// Options are manager-wide settings for every build pod.
+type Options struct {
+	// ExecutorImage is the Kaniko executor image; empty means DefaultExecutorImage.
+	ExecutorImage string
+	// FetcherImage is the manager's own image, run with `fetch-source` as the init container of
+	// bundle builds. Required for bundle sources.
+	FetcherImage string
+	// PullPolicy applies to both images; empty leaves Kubernetes' default (Always for :latest,
+	// IfNotPresent otherwise).
+	PullPolicy corev1.PullPolicy
+	// PushRetry is Kaniko's --push-retry: how often a failed push is retried. 0 means no retry
+	// (the manager's flag defaults to 2).
+	PushRetry int
+	// ImageDownloadRetry is Kaniko's --image-download-retry: how often a failed base image pull
+	// is retried. 0 means no retry; Kaniko waits 1s, 2s, 4s ... between tries.
+	ImageDownloadRetry int
+}
+
+// PodName is the deterministic name of the pod building generation ib.Generation of ib, attempt
+// attempt (1 for the first pod of a generation). Being a function of these alone is what keeps a
+// restarted controller from starting a second build: it finds the pod by name.
+//
+// The name is "<name>-g<generation>-<attempt>" and at most 63 characters, because the kubelet
+// uses the pod name as the hostname. A longer ImageBuild name, or one that is not a DNS label
+// (it contains dots), is cut and suffixed with a hash of the full name, so that distinct
+// ImageBuilds never share pod names.
+func PodName(ib *v1alpha1.ImageBuild, attempt int32) string {
+	return boundedName(ib.Name, fmt.Sprintf("-g%d-%d", ib.Generation, attempt))
+}
+
+// ImageBuildLabelValue is the value of LabelImageBuild for an ImageBuild named name: the name
+// itself when it fits a label value (63 characters), otherwise a cut name with a hash.
+func ImageBuildLabelValue(name string) string {
+	if len(name) <= maxNameLength {
+		// ImageBuild names are DNS subdomains: lowercase alphanumerics, '-' and '.', starting and
+		// ending alphanumeric, which is always a valid label value.
+		return name
+	}
+	return boundedName(name, "")
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// boundedName returns name+suffix when that is a DNS label of at most 63 characters, and
+// otherwise a DNS-label prefix of name, a hash of the whole name, and suffix.
+func boundedName(name, suffix string) string {
+	if dnsLabel.MatchString(name) && len(name)+len(suffix) <= maxNameLength {
+		return name + suffix
+	}
+	sum := sha256.Sum256([]byte(name))
+	hash := hex.EncodeToString(sum[:])[:8]
+	keep := maxNameLength - len(suffix) - len(hash) - 1
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if b.Len() >= keep {
+			break
+		}
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	prefix := strings.Trim(b.String(), "-")
+	if prefix == "" {
+		return hash + suffix
+	}
+	return prefix + "-" + hash + suffix
+}
+
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Build returns the pod that builds generation ib.Generation of ib, attempt attempt. The error
+// names the spec field that makes the build impossible and how to fix it; the API validation
+// rejects most of these earlier, so hitting one here means the object bypassed it.
+func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, error) {
+	if attempt < 1 {
+		return nil, fmt.Errorf("build pod attempt %d is invalid: attempts count from 1", attempt)
+	}
+	if ib.UID == "" {
+		// The owner reference needs the UID; without it the API server rejects the pod.
+		return nil, fmt.Errorf("ImageBuild %s/%s has no UID: build pods can only be made for an ImageBuild read from the API server", ib.Namespace, ib.Name)
+	}
+	spec := &ib.Spec
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	timeout := DefaultTimeout
+	if spec.Timeout != nil {
+		if spec.Timeout.Duration <= 0 {
+			return nil, fmt.Errorf("spec.timeout is %s: it must be positive, for example 30m", spec.Timeout.Duration)
+		}
+		timeout = spec.Timeout.Duration
+	}
+	deadline := int64(math.Ceil(timeout.Seconds()))
+
+	executorImage := opts.ExecutorImage
+	if executorImage == "" {
+		executorImage = DefaultExecutorImage
+	}
+	resources, err := containerResources(spec.Resources)
+	if err != nil {
+		return nil, err
+	}
+
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      PodName(ib, attempt),
+			Namespace: ib.Namespace,
+			Labels:    podLabels(ib, attempt),
+			Annotations: map[string]string{
+				defaultContainerAnnotation: KanikoContainer,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				// Set by hand rather than from ib.TypeMeta, which is empty on objects the client
+				// decoded into a typed struct.
+				APIVersion:         v1alpha1.GroupVersion.String(),
+				Kind:               "ImageBuild",
+				Name:               ib.Name,
+				UID:                ib.UID,
+				Controller:         ptr(true),
+				BlockOwnerDeletion: ptr(true),
+			}},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                corev1.RestartPolicyNever,
+			ActiveDeadlineSeconds:        &deadline,
+			AutomountServiceAccountToken: ptr(false),
+			EnableServiceLinks:           ptr(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				// The fetcher runs as a non-root user; fsGroup makes the mounted docker config
+				// group-readable for it (the Secret files get this group and mode 0440) and
+				// gives it the workspace, without running it as root.
+				FSGroup:        ptr(int64(fetcherUID)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+		},
+	}
+	if spec.ServiceAccountName != "" {
+		// Cloud workload identity (IRSA, GKE Workload Identity) reaches Kaniko's built-in ECR and
+		// GCR credential helpers through the projected service account token.
+		pod.Spec.ServiceAccountName = spec.ServiceAccountName
+		pod.Spec.AutomountServiceAccountToken = ptr(true)
+	}
+
+	var configMounts []corev1.VolumeMount
+	if spec.PushSecretRef != nil {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name: dockerConfigVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: spec.PushSecretRef.Name,
+				// Only the one key, under the file name the docker config loaders look for.
+				Items:       []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}},
+				DefaultMode: ptr(int32(0o440)),
+			}},
+		})
+		configMounts = []corev1.VolumeMount{{Name: dockerConfigVolume, MountPath: DockerConfigDir, ReadOnly: true}}
+	}
+
+	kaniko := corev1.Container{
+		Name:            KanikoContainer,
+		Image:           executorImage,
+		ImagePullPolicy: opts.PullPolicy,
+		// Only the directory: the credentials stay in the mounted file and never reach the
+		// environment, where `kubectl describe` and crash dumps would show them.
+		Env:                      []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}},
+		Resources:                resources,
+		VolumeMounts:             configMounts,
+		TerminationMessagePath:   TerminationLogPath,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			// Kaniko builds by unpacking the base image over its own root filesystem and running
+			// RUN steps in it: it must be root inside the container (no host privileges, no
+			// privileged mode). This is why build pods need a namespace that admits the
+			// "baseline" Pod Security level, not "restricted".
+			RunAsUser: ptr(int64(0)),
+		},
+	}
+
+	var contextArgs []string
+	switch {
+	case spec.Source.Bundle != nil:
+		if opts.FetcherImage == "" {
+			return nil, fmt.Errorf("the manager has no fetcher image, which bundle sources need: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
+		}
+		workspace := corev1.VolumeMount{Name: workspaceVolume, MountPath: WorkspaceDir}
+		fetch := corev1.Container{
+			Name:            FetchContainer,
+			Image:           opts.FetcherImage,
+			ImagePullPolicy: opts.PullPolicy,
+			Args:            []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir},
+			// The same requests as Kaniko: a pod's effective request is the larger of its init
+			// and regular containers, so this costs nothing, and it satisfies a ResourceQuota
+			// or LimitRange that demands resources on every container.
+			Resources:                resources,
+			VolumeMounts:             append([]corev1.VolumeMount{workspace}, configMounts...),
+			TerminationMessagePath:   TerminationLogPath,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext: &corev1.SecurityContext{
+				RunAsUser:                ptr(int64(fetcherUID)),
+				RunAsGroup:               ptr(int64(fetcherUID)),
+				RunAsNonRoot:             ptr(true),
+				ReadOnlyRootFilesystem:   ptr(true),
+				AllowPrivilegeEscalation: ptr(false),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+		}
+		if spec.PushSecretRef != nil {
+			fetch.Env = []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}}
+		}
+		pod.Spec.InitContainers = []corev1.Container{fetch}
+		pod.Spec.Volumes = append([]corev1.Volume{{
+			Name:         workspaceVolume,
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+		}}, pod.Spec.Volumes...)
+		kaniko.VolumeMounts = append([]corev1.VolumeMount{workspace}, kaniko.VolumeMounts...)
+		contextArgs = []string{
+			"--context=dir://" + WorkspaceDir,
+			"--dockerfile=" + path.Join(WorkspaceDir, dockerfile(spec)),
+		}
+	case spec.Source.Git != nil:
+		gitArgs, pullMethod, err := gitContext(spec.Source.Git)
+		if err != nil {
+			return nil, err
+		}
+		// Kaniko clones over https unless told otherwise; an http:// URL must say so.
+		kaniko.Env = append(kaniko.Env, corev1.EnvVar{Name: "GIT_PULL_METHOD", Value: pullMethod})
+		// Relative: Kaniko resolves it against the cloned context (including the sub path).
+		contextArgs = append(gitArgs, "--dockerfile="+dockerfile(spec))
+	}
+	kaniko.Args = kanikoArgs(spec, contextArgs, opts)
+	pod.Spec.Containers = []corev1.Container{kaniko}
+	return pod, nil
+}
+
+// kanikoArgs lists the executor flags in a fixed order, so that equal specs give equal pods.
+func kanikoArgs(spec *v1alpha1.ImageBuildSpec, contextArgs []string, opts Options) []string {
+	args := append([]string(nil), contextArgs...)
+	for _, tag := range spec.Tags {
+		args = append(args, "--destination="+spec.Image+":"+tag)
+	}
+	// Kaniko writes the digest before it pushes; Interpret trusts it only on exit code 0.
+	args = append(args, "--digest-file="+TerminationLogPath)
+	if spec.Target != "" {
+		args = append(args, "--target="+spec.Target)
+	}
+	buildArgs := append([]v1alpha1.BuildArg(nil), spec.BuildArgs...)
+	sort.SliceStable(buildArgs, func(i, j int) bool { return buildArgs[i].Name < buildArgs[j].Name })
+	for _, a := range buildArgs {
+		args = append(args, "--build-arg="+a.Name+"="+a.Value)
+	}
+	// The cache lives in a registry and needs push access to it, which a build that does not
+	// push is not expected to have; the API refuses a cache repository without push.
+	if spec.Push && (spec.Cache == nil || !spec.Cache.Disabled) {
+		repo := spec.Image + "/cache"
+		if spec.Cache != nil && spec.Cache.Repository != "" {
+			repo = spec.Cache.Repository
+		}
+		args = append(args, "--cache=true", "--cache-repo="+repo)
+	}
+	args = append(args,
+		// redo compares file metadata instead of hashing every file: much faster on large
+		// images, and what Kaniko recommends unless a build relies on same-size-same-mtime edits.
+		"--snapshot-mode=redo",
+		// Without it Kaniko builds every stage before the target, even those the target never
+		// uses: with a debug and a production stage side by side, half the work is wasted.
+		"--skip-unused-stages",
+		"--push-retry="+strconv.Itoa(max(opts.PushRetry, 0)),
+		"--image-download-retry="+strconv.Itoa(max(opts.ImageDownloadRetry, 0)),
+	)
+	if !spec.Push {
+		args = append(args, "--no-push")
+	}
+	return args
+}
+
+// gitContext maps a GitSource to Kaniko's git context flags. Kaniko's syntax
+// (pkg/buildcontext/git.go in v1.24.0) is `git://<host>/<path>[#<ref>]` with the scheme chosen by
+// GIT_PULL_METHOD; `#refs/...` names a ref, `#<40 hex>` a commit, and a short branch or tag
+// name only resolves through `--git=branch=<name>`.
+func gitContext(g *v1alpha1.GitSource) (args []string, pullMethod string, err error) {
+	u, err := url.Parse(g.URL)
+	if err != nil {
+		return nil, "", fmt.Errorf("spec.source.git.url %q is not a URL (%v): use an https URL such as https://github.com/org/repo.git", redactURL(g.URL), err)
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, "", fmt.Errorf("spec.source.git.url %q must start with https:// (or http://), for example https://github.com/org/repo.git", redactURL(g.URL))
+	case u.User != nil:
+		// Kaniko would accept it, but the token would then sit in the pod's arguments, visible
+		// to everyone who can read pods.
+		return nil, "", fmt.Errorf("spec.source.git.url must not contain credentials (user:token@): only public repositories can be cloned by URL; remove the credentials from %q", redactURL(g.URL))
+	case u.Host == "":
+		return nil, "", fmt.Errorf("spec.source.git.url %q has no host, use for example https://github.com/org/repo.git", g.URL)
+	case strings.Contains(g.URL, "#"):
+		return nil, "", fmt.Errorf("spec.source.git.url %q must not contain '#': put the branch, tag or commit in spec.source.git.revision", g.URL)
+	}
+	rest := strings.SplitN(g.URL, "://", 2)[1]
+	context := "git://" + rest
+	var extra []string
+	switch rev := g.Revision; {
+	case rev == "":
+	case strings.ContainsAny(rev, "# \t\n"):
+		return nil, "", fmt.Errorf("spec.source.git.revision %q must be one branch, tag or commit without '#' or spaces", rev)
+	case fullSHA.MatchString(rev):
+		context += "#" + strings.ToLower(rev)
+	case strings.HasPrefix(rev, "refs/"):
+		context += "#" + rev
+	default:
+		extra = append(extra, "--git=branch="+rev)
+	}
+	args = []string{"--context=" + context}
+	if g.SubPath != "" {
+		sub, err := relativePath("spec.source.git.subPath", g.SubPath)
+		if err != nil {
+			return nil, "", err
+		}
+		if sub != "." {
+			args = append(args, "--context-sub-path="+sub)
+		}
+	}
+	return append(args, extra...), u.Scheme, nil
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+
+func dockerfile(spec *v1alpha1.ImageBuildSpec) string {
+	if spec.Dockerfile == "" {
+		return "Dockerfile"
+	}
+	// validate already checked it; Clean removes "./" and doubled slashes.
+	return path.Clean(spec.Dockerfile)
+}
+
+// relativePath checks that p stays inside the directory it is relative to.
+func relativePath(field, p string) (string, error) {
+	clean := path.Clean(p)
+	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("%s %q must be a relative path inside the build context, without '..'", field, p)
+	}
+	return clean, nil
+}
+
+func validate(spec *v1alpha1.ImageBuildSpec) error {
+	if spec.Image == "" || strings.ContainsAny(spec.Image, "@ \t\n") {
+		return fmt.Errorf("spec.image %q must be a repository without tag or digest, such as ghcr.io/org/app", spec.Image)
+	}
+	if len(spec.Tags) == 0 {
+		return fmt.Errorf("spec.tags is empty: give at least one tag, such as v1.2.0")
+	}
+	for _, t := range spec.Tags {
+		if !tagPattern.MatchString(t) {
+			return fmt.Errorf("spec.tags has the invalid tag %q: use 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", t)
+		}
+	}
+	if (spec.Source.Bundle == nil) == (spec.Source.Git == nil) {
+		return fmt.Errorf("spec.source needs exactly one of bundle or git")
+	}
+	if b := spec.Source.Bundle; b != nil && !bundleRef.MatchString(b.Image) {
+		return fmt.Errorf("spec.source.bundle.image %q must reference the bundle by digest (repository@sha256:<64 hex digits>)", b.Image)
+	}
+	if spec.Dockerfile != "" {
+		if _, err := relativePath("spec.dockerfile", spec.Dockerfile); err != nil {
+			return err
+		}
+	}
+	for _, a := range spec.BuildArgs {
+		if a.Name == "" || strings.ContainsAny(a.Name, "= \t\n") {
+			return fmt.Errorf("spec.buildArgs has the invalid name %q: use letters, digits and '_', as in an ARG instruction", a.Name)
+		}
+	}
+	if spec.Cache != nil && spec.Cache.Repository != "" && strings.ContainsAny(spec.Cache.Repository, "@ \t\n") {
+		return fmt.Errorf("spec.cache.repository %q must be a repository without tag or digest, such as ghcr.io/org/app/cache", spec.Cache.Repository)
+	}
+	return nil
+}
+
+var bundleRef = regexp.MustCompile(`^[^@\s]+@sha256:[a-f0-9]{64}$`)
+
+// containerResources copies limits and requests. Dynamic resource claims would need matching
+// pod-level claims, which the API has no field for, so they are refused rather than dropped.
+func containerResources(r *corev1.ResourceRequirements) (corev1.ResourceRequirements, error) {
+	if r == nil {
+		return corev1.ResourceRequirements{}, nil
+	}
+	if len(r.Claims) > 0 {
+		return corev1.ResourceRequirements{}, fmt.Errorf("spec.resources.claims is not supported for build pods: remove it and use limits and requests")
+	}
+	return corev1.ResourceRequirements{Limits: r.Limits.DeepCopy(), Requests: r.Requests.DeepCopy()}, nil
+}
+
+func podLabels(ib *v1alpha1.ImageBuild, attempt int32) map[string]string {
+	labels := map[string]string{}
+	// The project/stage/service labels let `kubectl get pods -l fleetflow.dev/stage=prod` find a
+	// stage's builds, exactly as for the ImageBuilds themselves.
+	for k, v := range ib.Labels {
+		if strings.HasPrefix(k, "fleetflow.dev/") {
+			labels[k] = v
+		}
+	}
+	labels[LabelManagedBy] = ManagedByValue
+	labels[LabelImageBuild] = ImageBuildLabelValue(ib.Name)
+	labels[LabelGeneration] = strconv.FormatInt(ib.Generation, 10)
+	labels[LabelAttempt] = strconv.FormatInt(int64(attempt), 10)
+	return labels
+}
+
+func ptr[T any](v T) *T { return &v }
