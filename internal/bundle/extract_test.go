@@ -1,0 +1,287 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExtractRefusesHostileArchives(t *testing.T) {
+	reg := func(name, content string) hostile { return hostile{name: name, typ: tar.TypeReg, content: content} }
+	cases := []struct {
+		name    string
+		entries []hostile
+		want    string // in the error, with the entry's name
+	}{
+		{name: "dot-dot traversal", entries: []hostile{reg("../victim/pwned", "x")}, want: `"../victim/pwned": ".." in path`},
+		{name: "dot-dot in the middle", entries: []hostile{reg("a/../../victim/pwned", "x")}, want: `".." in path`},
+		{name: "dot-dot that stays inside", entries: []hostile{reg("a/../b", "x")}, want: `".." in path`},
+		{name: "absolute path", entries: []hostile{reg("VICTIM/pwned", "x")}, want: `/victim/pwned": absolute path`},
+		{name: "absolute symlink", entries: []hostile{{name: "l", typ: tar.TypeSymlink, linkname: "VICTIM"}}, want: `"l": symlink to "/`},
+		{name: "relative symlink climbing out", entries: []hostile{{name: "a/l", typ: tar.TypeSymlink, linkname: "../../victim"}}, want: `"a/l": symlink to "../../victim" leaves`},
+		{
+			name: "absolute symlink then write through it",
+			entries: []hostile{
+				{name: "l", typ: tar.TypeSymlink, linkname: "VICTIM"},
+				reg("l/pwned", "x"),
+			},
+			want: `"l": symlink`,
+		},
+		{
+			name: "inside symlink then write through it",
+			entries: []hostile{
+				{name: "sub", typ: tar.TypeDir},
+				{name: "l", typ: tar.TypeSymlink, linkname: "sub"},
+				reg("l/pwned", "x"),
+			},
+			want: `"l/pwned": would be written through the symlink "l"`,
+		},
+		{
+			name: "symlink chain that climbs out",
+			entries: []hostile{
+				{name: "a", typ: tar.TypeDir},
+				{name: "a/b", typ: tar.TypeSymlink, linkname: ".."},
+				{name: "s", typ: tar.TypeSymlink, linkname: "a/b/../victim"},
+			},
+			want: `"s": symlink to "a/b/../victim" does not resolve inside`,
+		},
+		{
+			name: "symlink replaced by a folder then written through",
+			entries: []hostile{
+				{name: "d", typ: tar.TypeSymlink, linkname: "."},
+				{name: "d", typ: tar.TypeDir},
+			},
+			want: `"d": a non-folder already exists`,
+		},
+		{
+			name: "file replacing a symlink",
+			entries: []hostile{
+				{name: "l", typ: tar.TypeSymlink, linkname: "target"},
+				reg("l", "x"),
+			},
+			want: `"l": something already exists`,
+		},
+		{name: "hard link outside", entries: []hostile{{name: "h", typ: tar.TypeLink, linkname: "../victim/file"}}, want: `"h": hard link target "../victim/file" is outside`},
+		{name: "hard link absolute", entries: []hostile{{name: "h", typ: tar.TypeLink, linkname: "VICTIM/file"}}, want: `/victim/file" is outside`},
+		{
+			name:    "hard link to a later entry",
+			entries: []hostile{{name: "h", typ: tar.TypeLink, linkname: "later"}, reg("later", "x")},
+			want:    `"h": hard link to "later", which is not a regular file extracted earlier`,
+		},
+		{
+			name:    "hard link to a folder",
+			entries: []hostile{{name: "d", typ: tar.TypeDir}, {name: "h", typ: tar.TypeLink, linkname: "d"}},
+			want:    `hard link to "d"`,
+		},
+		{
+			name:    "hard link to a symlink",
+			entries: []hostile{{name: "l", typ: tar.TypeSymlink, linkname: "x"}, {name: "h", typ: tar.TypeLink, linkname: "l"}},
+			want:    `hard link to "l"`,
+		},
+		{name: "character device", entries: []hostile{{name: "null", typ: tar.TypeChar}}, want: `"null": device file`},
+		{name: "block device", entries: []hostile{{name: "sda", typ: tar.TypeBlock}}, want: `"sda": device file`},
+		{name: "named pipe", entries: []hostile{{name: "p", typ: tar.TypeFifo}}, want: `"p": named pipe`},
+		{name: "file then the same file again", entries: []hostile{reg("f", "1"), reg("f", "2")}, want: `"f": something already exists`},
+		{name: "file under a file", entries: []hostile{reg("f", "1"), reg("f/g", "2")}, want: `"f/g": "f" is not a folder`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			victim := filepath.Join(base, "victim")
+			if err := os.Mkdir(victim, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(victim, "file"), "precious")
+			// VICTIM stands for the absolute path of a folder beside dest.
+			entries := slices.Clone(tc.entries)
+			for i := range entries {
+				entries[i].name = strings.ReplaceAll(entries[i].name, "VICTIM", victim)
+				entries[i].linkname = strings.ReplaceAll(entries[i].linkname, "VICTIM", victim)
+			}
+			err := Extract(bytes.NewReader(makeArchive(t, entries)), filepath.Join(base, "dest"))
+			t.Log(err)
+			mustContain(t, err, tc.want)
+			mustContain(t, err, "refusing entry")
+			onlyDest(t, base, "victim")
+			if b, err := os.ReadFile(filepath.Join(victim, "file")); err != nil || string(b) != "precious" {
+				t.Errorf("file beside dest changed: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+func TestExtractAccepts(t *testing.T) {
+	reg := func(name, content string, mode int64) hostile {
+		return hostile{name: name, typ: tar.TypeReg, content: content, mode: mode}
+	}
+	cases := []struct {
+		name    string
+		entries []hostile
+		want    map[string]string // snapshot of dest
+	}{
+		{
+			name:    "parents created for entries that come without them",
+			entries: []hostile{reg("a/b/c.txt", "c", 0o644)},
+			want:    map[string]string{"a": "dir -rwxr-xr-x", "a/b": "dir -rwxr-xr-x", "a/b/c.txt": "file -rw-r--r-- 2e7d2c03a9507ae2"},
+		},
+		{
+			name:    "dot-slash names and a root entry",
+			entries: []hostile{{name: "./", typ: tar.TypeDir, mode: 0o755}, reg("./x", "", 0o600)},
+			want:    map[string]string{"x": "file -rw------- e3b0c44298fc1c14"},
+		},
+		{
+			name:    "setuid, setgid and sticky bits dropped",
+			entries: []hostile{reg("suid", "", 0o4755), {name: "sticky", typ: tar.TypeDir, mode: 0o1777}, reg("sgid", "", 0o2700)},
+			want:    map[string]string{"suid": "file -rwxr-xr-x e3b0c44298fc1c14", "sgid": "file -rwx------ e3b0c44298fc1c14", "sticky": "dir -rwxrwxrwx"},
+		},
+		{
+			name:    "read-only folder still filled, its mode set last",
+			entries: []hostile{{name: "ro", typ: tar.TypeDir, mode: 0o555}, reg("ro/f", "", 0o444)},
+			want:    map[string]string{"ro": "dir -r-xr-xr-x", "ro/f": "file -r--r--r-- e3b0c44298fc1c14"},
+		},
+		{
+			name:    "hard link to an earlier file",
+			entries: []hostile{reg("orig", "c", 0o644), {name: "sub/h", typ: tar.TypeLink, linkname: "orig"}},
+			want:    map[string]string{"orig": "file -rw-r--r-- 2e7d2c03a9507ae2", "sub": "dir -rwxr-xr-x", "sub/h": "file -rw-r--r-- 2e7d2c03a9507ae2"},
+		},
+		{
+			name: "symlinks inside, dangling and to folders",
+			entries: []hostile{
+				{name: "d", typ: tar.TypeDir, mode: 0o755},
+				{name: "d/up", typ: tar.TypeSymlink, linkname: "../d"},
+				{name: "dangling", typ: tar.TypeSymlink, linkname: "nowhere/x"},
+				{name: "chain", typ: tar.TypeSymlink, linkname: "d/up/up"},
+			},
+			want: map[string]string{"d": "dir -rwxr-xr-x", "d/up": "symlink -> ../d", "dangling": "symlink -> nowhere/x", "chain": "symlink -> d/up/up"},
+		},
+		{
+			name:    "the same folder twice",
+			entries: []hostile{{name: "d/", typ: tar.TypeDir, mode: 0o700}, {name: "d", typ: tar.TypeDir, mode: 0o750}},
+			want:    map[string]string{"d": "dir -rwxr-x---"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := filepath.Join(t.TempDir(), "dest")
+			if err := Extract(bytes.NewReader(makeArchive(t, tc.entries)), dest); err != nil {
+				t.Fatal(err)
+			}
+			got := snapshot(t, dest)
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s: got %q, want %q", k, got[k], v)
+				}
+			}
+			for k := range got {
+				if _, ok := tc.want[k]; !ok {
+					t.Errorf("%s: unexpected %q", k, got[k])
+				}
+			}
+		})
+	}
+}
+
+func TestExtractSetsTimes(t *testing.T) {
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	var buf bytes.Buffer
+	// Written by hand to carry a non-zero time, which makeArchive does not.
+	tw := newGzipTar(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
+		{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o644, ModTime: mtime},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	if err := Extract(&buf, dest); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"d", "d/f"} {
+		fi, err := os.Stat(filepath.Join(dest, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.ModTime().Equal(mtime) {
+			t.Errorf("%s: mtime %v, want %v (a folder's must survive its children being written)", name, fi.ModTime(), mtime)
+		}
+	}
+}
+
+func TestExtractLimits(t *testing.T) {
+	entries := []hostile{
+		{name: "a", typ: tar.TypeReg, content: strings.Repeat("a", 600)},
+		{name: "b", typ: tar.TypeReg, content: strings.Repeat("b", 600)},
+	}
+	cases := []struct {
+		name   string
+		limits Limits
+		want   string
+	}{
+		{name: "within", limits: Limits{MaxBytes: 1200, MaxEntries: 2}},
+		{name: "unbounded", limits: Limits{}},
+		{name: "too many bytes", limits: Limits{MaxBytes: 1000}, want: `expands beyond 1000 bytes, the limit (at entry "b")`},
+		{name: "too many entries", limits: Limits{MaxEntries: 1}, want: "more than 1 entries"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := t.TempDir()
+			err := ExtractLimited(bytes.NewReader(makeArchive(t, entries)), dest, tc.limits)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			mustContain(t, err, tc.want)
+			if _, err := os.Stat(filepath.Join(dest, "b")); err == nil {
+				t.Error("the entry past the limit was written")
+			}
+		})
+	}
+}
+
+func TestExtractCorruptInput(t *testing.T) {
+	good := makeArchive(t, []hostile{{name: "f", typ: tar.TypeReg, content: strings.Repeat("x", 4096)}})
+	truncated := good[:len(good)-12]
+	badCRC := bytes.Clone(good)
+	badCRC[len(badCRC)-5] ^= 0xff // inside the CRC-32 of the gzip trailer
+	cases := []struct {
+		name  string
+		input []byte
+		want  string
+	}{
+		{name: "not gzip", input: []byte("plain text, not a bundle"), want: "not a gzipped tar"},
+		{name: "empty", input: nil, want: "not a gzipped tar"},
+		{name: "truncated", input: truncated, want: "corrupt"},
+		{name: "bad checksum", input: badCRC, want: "corrupt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustContain(t, Extract(bytes.NewReader(tc.input), t.TempDir()), tc.want)
+		})
+	}
+}
+
+func TestExtractIntoFolderWithExistingFiles(t *testing.T) {
+	dest := t.TempDir()
+	writeFile(t, filepath.Join(dest, "keep"), "mine")
+	err := Extract(bytes.NewReader(makeArchive(t, []hostile{{name: "keep", typ: tar.TypeReg, content: "theirs"}})), dest)
+	mustContain(t, err, `"keep": something already exists`)
+	if b, _ := os.ReadFile(filepath.Join(dest, "keep")); string(b) != "mine" {
+		t.Fatalf("existing file replaced: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dest, "keep")); err != nil || fi.Mode()&fs.ModeType != 0 {
+		t.Fatalf("existing file changed: %v %v", fi, err)
+	}
+}
