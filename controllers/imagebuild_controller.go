@@ -1,0 +1,420 @@
+// Package controllers holds the reconcilers of the ImageBuild API: the build controller, which turns
+// each ImageBuild generation into exactly one Kaniko pod and reports its result, and the retention
+// controller, which deletes finished builds after their TTL.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/buildpod"
+)
+
+const (
+	// pushSecretIndex indexes ImageBuilds by the Secret they reference, so that a Secret appearing
+	// wakes exactly the builds waiting for it.
+	pushSecretIndex = "spec.pushSecretRef.name"
+
+	// AnnotationEphemeralSecret marks a push Secret that `flow build` created for one build from the
+	// user's local credentials. The controller deletes it as soon as that build finishes, so the
+	// credentials live in the cluster no longer than needed.
+	AnnotationEphemeralSecret = "build.fleetflow.dev/ephemeral"
+
+	// timeoutGrace is how long past spec.timeout the controller waits for the kubelet's own
+	// activeDeadlineSeconds before it gives up on a pod itself (a pod that never got scheduled
+	// has no deadline running).
+	timeoutGrace = time.Minute
+
+	// capacityRetry is how soon a build waiting for a free slot looks again.
+	capacityRetry = 3 * time.Second
+)
+
+// ImageBuildReconciler runs one Kaniko pod per ImageBuild generation and reports its result.
+type ImageBuildReconciler struct {
+	client.Client
+	// APIReader reads around the cache where a stale answer would cost a duplicate pod or a false
+	// "pod lost", and reads Secrets, which the manager deliberately does not cache.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+
+	// PodOptions shape every build pod (executor image, fetcher image, retries).
+	PodOptions buildpod.Options
+	// MaxConcurrentBuilds caps the build pods running at once; 0 means no cap.
+	MaxConcurrentBuilds int
+	// MaxAttempts bounds how many pods one generation may use when pods are lost (deleted, evicted).
+	MaxAttempts int32
+	// MaxConcurrentReconciles is the number of ImageBuilds reconciled in parallel.
+	MaxConcurrentReconciles int
+	// PodLogs reads the last lines of a container's log. Kaniko prints its usage text after some
+	// errors, which pushes the cause out of the 2 KiB termination message; the log still has it.
+	// Nil keeps classification to the termination message.
+	PodLogs func(ctx context.Context, namespace, pod, container string) (string, error)
+
+	slots *slotTracker
+	now   func() time.Time
+}
+
+// +kubebuilder:rbac:groups=build.fleetflow.dev,resources=imagebuilds,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=build.fleetflow.dev,resources=imagebuilds/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile moves one ImageBuild forward by a sequence of small steps and patches its status once.
+func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	ib := &buildv1.ImageBuild{}
+	if err := r.Get(ctx, req.NamespacedName, ib); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ib.DeletionTimestamp.IsZero() {
+		// Owner references let the garbage collector remove the pod; nothing to report to a dying object.
+		return ctrl.Result{}, nil
+	}
+
+	before := ib.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, ib); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+	}()
+
+	for _, step := range []func(context.Context, *buildv1.ImageBuild) (ctrl.Result, bool, error){
+		r.startGeneration,
+		r.checkPushSecret,
+		r.ensurePod,
+	} {
+		res, done, err := step(ctx, ib)
+		if err != nil || done {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// startGeneration resets the status when the spec changed: a new generation is a new build.
+// It ends the reconcile for builds whose current generation already finished, so that a resync
+// never rebuilds.
+func (r *ImageBuildReconciler) startGeneration(_ context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	if ib.Status.ObservedGeneration == ib.Generation && ib.Status.Phase != "" {
+		return ctrl.Result{}, ib.Status.Phase.Finished(), nil
+	}
+	conditions := ib.Status.Conditions
+	ib.Status = buildv1.ImageBuildStatus{ObservedGeneration: ib.Generation, Conditions: conditions}
+	setInProgress(ib, buildv1.PhasePending, buildv1.ReasonPending, "build accepted")
+	return ctrl.Result{}, false, nil
+}
+
+// checkPushSecret makes sure the referenced docker-config Secret exists and has the right shape
+// before a pod is created: a pod with a missing Secret volume would sit in ContainerCreating with
+// an error only `kubectl describe pod` shows.
+func (r *ImageBuildReconciler) checkPushSecret(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	if ib.Spec.PushSecretRef == nil || ib.Status.PodName != "" {
+		return ctrl.Result{}, false, nil
+	}
+	name := ib.Spec.PushSecretRef.Name
+	secret := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		setStalled(ib, buildv1.ReasonSecretNotFound, fmt.Sprintf(
+			"push Secret %s/%s does not exist; create it with `kubectl create secret docker-registry %s -n %s "+
+				"--docker-server=<registry> --docker-username=<user> --docker-password=<password>`; "+
+				"the build starts as soon as it exists", ib.Namespace, name, name, ib.Namespace))
+		// The Secret watch wakes this build when the Secret appears.
+		return ctrl.Result{}, true, nil
+	case err != nil:
+		return ctrl.Result{}, true, fmt.Errorf("reading push Secret %s/%s: %w", ib.Namespace, name, err)
+	}
+	if secret.Type != corev1.SecretTypeDockerConfigJson || len(secret.Data[corev1.DockerConfigJsonKey]) == 0 {
+		setStalled(ib, buildv1.ReasonInvalidSpec, fmt.Sprintf(
+			"push Secret %s/%s must be of type %s with a %s key (it is of type %q); recreate it with "+
+				"`kubectl create secret docker-registry %s ...`",
+			ib.Namespace, name, corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey, secret.Type, name))
+		return ctrl.Result{}, true, nil
+	}
+	return ctrl.Result{}, false, nil
+}
+
+// ensurePod finds or creates the pod of the current attempt and reflects its state in the status.
+func (r *ImageBuildReconciler) ensurePod(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	attempt := max(ib.Status.Attempts, 1)
+	name := buildpod.PodName(ib, attempt)
+	pod := &corev1.Pod{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: name}, pod)
+	if apierrors.IsNotFound(err) && ib.Status.PodName == name {
+		// The cache may lag behind our own create; only the API server can tell a lost pod.
+		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: name}, pod)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		if ib.Status.PodName == name {
+			return r.retryLostPod(ctx, ib, fmt.Sprintf("build pod %s was deleted before it finished", name))
+		}
+		return r.createPod(ctx, ib, attempt)
+	case err != nil:
+		return ctrl.Result{}, true, fmt.Errorf("reading build pod %s: %w", name, err)
+	}
+	if !metav1.IsControlledBy(pod, ib) {
+		setFailed(ib, buildv1.ReasonInvalidSpec, fmt.Sprintf(
+			"a pod named %s exists but does not belong to this ImageBuild; delete it or rename the ImageBuild", name))
+		return ctrl.Result{}, true, nil
+	}
+	return r.observePod(ctx, ib, pod)
+}
+
+func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageBuild, attempt int32) (ctrl.Result, bool, error) {
+	pod, err := buildpod.Build(ib, attempt, r.PodOptions)
+	if err != nil {
+		setFailed(ib, buildv1.ReasonInvalidSpec, err.Error())
+		return ctrl.Result{}, true, nil
+	}
+	slot := pod.Namespace + "/" + pod.Name
+	ok, err := r.slots.acquire(ctx, slot)
+	if err != nil {
+		return ctrl.Result{}, true, err
+	}
+	if !ok {
+		setInProgress(ib, buildv1.PhasePending, buildv1.ReasonPending, fmt.Sprintf(
+			"waiting for a free build slot: %d builds run at once in this cluster", r.MaxConcurrentBuilds))
+		return ctrl.Result{RequeueAfter: capacityRetry}, true, nil
+	}
+	if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		r.slots.forget(slot)
+		return ctrl.Result{}, true, fmt.Errorf("creating build pod %s: %w", pod.Name, err)
+	}
+	now := metav1.NewTime(r.now())
+	ib.Status.PodName = pod.Name
+	ib.Status.Attempts = attempt
+	if ib.Status.StartTime == nil {
+		ib.Status.StartTime = &now
+	}
+	ib.Status.Source = sourceStatus(ib)
+	setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, fmt.Sprintf(
+		"building %s in pod %s (kubectl logs -n %s %s -c kaniko -f)", ib.Spec.Image, pod.Name, ib.Namespace, pod.Name))
+	return ctrl.Result{}, true, nil
+}
+
+func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod) (ctrl.Result, bool, error) {
+	ib.Status.PodName = pod.Name
+	result := buildpod.Interpret(pod)
+	switch {
+	case result.Lost:
+		return r.retryLostPod(ctx, ib, result.Message)
+	case !result.Done:
+		if deadline := r.deadline(ib); !deadline.IsZero() && r.now().After(deadline) {
+			// The kubelet enforces activeDeadlineSeconds only once the pod started; this covers a pod
+			// that never did (unschedulable, image pull failing).
+			if err := r.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, true, fmt.Errorf("deleting timed-out build pod %s: %w", pod.Name, err)
+			}
+			r.finish(ib, buildv1.PhaseFailed, buildv1.ReasonTimeout, fmt.Sprintf(
+				"build did not finish within spec.timeout (%s); last state: %s", timeout(ib), result.Message), "")
+			return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+		}
+		msg := result.Message
+		if msg == "" {
+			msg = fmt.Sprintf("building %s in pod %s (kubectl logs -n %s %s -c kaniko -f)", ib.Spec.Image, pod.Name, ib.Namespace, pod.Name)
+		}
+		setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, msg)
+		return ctrl.Result{RequeueAfter: time.Until(r.deadline(ib))}, true, nil
+	}
+	if result.CauseInLog && r.PodLogs != nil {
+		if tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer); err == nil {
+			result = buildpod.InterpretWithLog(pod, tail)
+		} else {
+			log.FromContext(ctx).Info("could not read the build log for a better failure message", "pod", pod.Name, "error", err.Error())
+		}
+	}
+	r.finish(ib, result.Phase, result.Reason, result.Message, result.Digest)
+	return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+}
+
+// retryLostPod starts a new attempt for a pod that vanished or was evicted, up to MaxAttempts, so
+// that a drained node does not fail a build, while a pod deleted over and over does not loop forever.
+func (r *ImageBuildReconciler) retryLostPod(ctx context.Context, ib *buildv1.ImageBuild, why string) (ctrl.Result, bool, error) {
+	if ib.Status.Attempts >= r.MaxAttempts {
+		r.finish(ib, buildv1.PhaseFailed, buildv1.ReasonPodLost, fmt.Sprintf(
+			"%s; gave up after %d attempts. Check the node and events (kubectl get events -n %s), then change the spec or recreate the ImageBuild to try again",
+			why, ib.Status.Attempts, ib.Namespace), "")
+		return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+	}
+	r.Recorder.Eventf(ib, nil, corev1.EventTypeWarning, buildv1.ReasonPodLost, "Retry", "%s; starting attempt %d of %d", why, ib.Status.Attempts+1, r.MaxAttempts)
+	return r.createPod(ctx, ib, ib.Status.Attempts+1)
+}
+
+func (r *ImageBuildReconciler) finish(ib *buildv1.ImageBuild, phase buildv1.BuildPhase, reason, message, digest string) {
+	now := metav1.NewTime(r.now())
+	ib.Status.CompletionTime = &now
+	if phase == buildv1.PhaseSucceeded {
+		ib.Status.Output = output(ib, digest)
+		setSucceeded(ib, fmt.Sprintf("pushed %s", ib.Status.Output.ImageRef))
+		if !ib.Spec.Push {
+			setSucceeded(ib, fmt.Sprintf("built %s (not pushed: spec.push is false)", ib.Spec.Image))
+		}
+	} else {
+		setFailed(ib, reason, message)
+	}
+	if ib.Status.StartTime != nil {
+		buildDuration.WithLabelValues(string(phase)).Observe(now.Sub(ib.Status.StartTime.Time).Seconds())
+	}
+	buildResults.WithLabelValues(string(phase), readyReason(ib)).Inc()
+}
+
+// dropEphemeralSecret deletes the push Secret that `flow build` forwarded for this build only.
+// The owner reference would remove it with the ImageBuild anyway; deleting it at once keeps
+// credentials in the cluster for minutes rather than until the TTL.
+func (r *ImageBuildReconciler) dropEphemeralSecret(ctx context.Context, ib *buildv1.ImageBuild) error {
+	if ib.Spec.PushSecretRef == nil {
+		return nil
+	}
+	secret := &metav1.PartialObjectMetadata{}
+	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	key := client.ObjectKey{Namespace: ib.Namespace, Name: ib.Spec.PushSecretRef.Name}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if secret.GetAnnotations()[AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(secret, ib) {
+		return nil
+	}
+	if err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting forwarded push Secret %s: %w", key, err)
+	}
+	return nil
+}
+
+// patchStatus writes the status once per reconcile, and records an event whenever the build moved
+// to another phase or reason, so that `kubectl describe` tells the story of the build.
+func (r *ImageBuildReconciler) patchStatus(ctx context.Context, before, after *buildv1.ImageBuild) error {
+	if equalStatus(before, after) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status of ImageBuild %s/%s: %w", after.Namespace, after.Name, err)
+	}
+	if before.Status.Phase != after.Status.Phase || readyReason(before) != readyReason(after) ||
+		before.Status.ObservedGeneration != after.Status.ObservedGeneration {
+		eventType := corev1.EventTypeNormal
+		if after.Status.Phase == buildv1.PhaseFailed || after.Status.Phase == buildv1.PhasePending && readyReason(after) != buildv1.ReasonPending {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(after, nil, eventType, readyReason(after), string(after.Status.Phase), "%s", readyMessage(after))
+		log.FromContext(ctx).Info("build moved", "phase", after.Status.Phase, "reason", readyReason(after), "generation", after.Generation)
+	}
+	return nil
+}
+
+func (r *ImageBuildReconciler) deadline(ib *buildv1.ImageBuild) time.Time {
+	if ib.Status.StartTime == nil {
+		return time.Time{}
+	}
+	return ib.Status.StartTime.Add(timeout(ib) + timeoutGrace)
+}
+
+func timeout(ib *buildv1.ImageBuild) time.Duration {
+	if ib.Spec.Timeout != nil && ib.Spec.Timeout.Duration > 0 {
+		return ib.Spec.Timeout.Duration
+	}
+	return buildpod.DefaultTimeout
+}
+
+// SetupWithManager registers the controller, its watches and its index.
+func (r *ImageBuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = 3
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	r.slots = &slotTracker{max: r.MaxConcurrentBuilds, reader: mgr.GetClient()}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &buildv1.ImageBuild{}, pushSecretIndex,
+		func(o client.Object) []string {
+			if ref := o.(*buildv1.ImageBuild).Spec.PushSecretRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing ImageBuilds by push Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&buildv1.ImageBuild{}).
+		Owns(&corev1.Pod{}).
+		// Metadata only: the controller must notice a Secret appear, never hold Secret data in memory.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSecret), builder.OnlyMetadata).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("imagebuild").
+		Complete(r)
+}
+
+func (r *ImageBuildReconciler) buildsWaitingForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &buildv1.ImageBuildList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{pushSecretIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing ImageBuilds for Secret", "secret", o.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if ib := &list.Items[i]; ib.Status.PodName == "" {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ib)})
+		}
+	}
+	return reqs
+}
+
+func output(ib *buildv1.ImageBuild, digest string) *buildv1.BuildOutput {
+	out := &buildv1.BuildOutput{
+		Image: ib.Spec.Image + ":" + ib.Spec.Tags[0],
+		Tags:  append([]string(nil), ib.Spec.Tags...),
+	}
+	if digest != "" {
+		out.Digest = digest
+		out.ShortDigest = digest[len("sha256:") : len("sha256:")+12]
+		out.ImageRef = ib.Spec.Image + "@" + digest
+	}
+	return out
+}
+
+func sourceStatus(ib *buildv1.ImageBuild) *buildv1.SourceStatus {
+	switch {
+	case ib.Spec.Source.Bundle != nil:
+		ref := ib.Spec.Source.Bundle.Image
+		for i := len(ref) - 1; i >= 0; i-- {
+			if ref[i] == '@' {
+				return &buildv1.SourceStatus{BundleDigest: ref[i+1:]}
+			}
+		}
+	case ib.Spec.Source.Git != nil:
+		return &buildv1.SourceStatus{GitRevision: ib.Spec.Source.Git.Revision}
+	}
+	return nil
+}
+
+func equalStatus(a, b *buildv1.ImageBuild) bool {
+	return apiequality.Semantic.DeepEqual(a.Status, b.Status)
+}

@@ -1,0 +1,198 @@
+// Package manager wires the flow-build controllers into a controller-runtime manager, and implements
+// the build pod's fetch-source init container.
+package manager
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/controllers"
+	"github.com/fleetflow/flow-build/internal/buildpod"
+)
+
+// Options are the manager's settings, one flag each.
+type Options struct {
+	MetricsAddr             string
+	ProbeAddr               string
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	ExecutorImage           string
+	FetcherImage            string
+	PullPolicy              string
+	MaxConcurrentBuilds     int
+	MaxConcurrentReconciles int
+	MaxAttempts             int
+	PushRetry               int
+	ImageDownloadRetry      int
+	QPS                     float64
+	Burst                   int
+	// Namespaces restricts the manager to these namespaces; empty watches the whole cluster.
+	Namespaces []string
+	// SkipNameValidation lets one process run several managers, as tests that restart the manager do.
+	SkipNameValidation bool
+}
+
+// Scheme knows the built-in types and the ImageBuild API.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := buildv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Run parses the manager's flags and runs it until SIGTERM.
+func Run(args []string) error {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	var o Options
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader, so that only one of several replicas creates build pods")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's own)")
+	fs.StringVar(&o.ExecutorImage, "executor-image", buildpod.DefaultExecutorImage, "Kaniko executor image run by every build")
+	fs.StringVar(&o.FetcherImage, "fetcher-image", os.Getenv("FLOW_BUILD_IMAGE"), "image of the fetch-source init container: this manager's own image (default $FLOW_BUILD_IMAGE)")
+	fs.StringVar(&o.PullPolicy, "image-pull-policy", "", "pull policy of the build pods' images: Always, IfNotPresent or Never (default: Kubernetes' own)")
+	fs.IntVar(&o.MaxConcurrentBuilds, "max-concurrent-builds", 10, "build pods allowed to run at once in the cluster; further builds wait in Pending (0: no cap)")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "ImageBuilds reconciled in parallel")
+	fs.IntVar(&o.MaxAttempts, "max-attempts", 3, "build pods one generation may use when pods are lost (deleted, evicted)")
+	fs.IntVar(&o.PushRetry, "push-retry", 2, "Kaniko --push-retry: retries of a failed push")
+	fs.IntVar(&o.ImageDownloadRetry, "image-download-retry", 2, "Kaniko --image-download-retry: retries of a failed base image download")
+	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
+	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
+	fs.Func("watch-namespace", "only reconcile ImageBuilds in this namespace (repeatable; default: all namespaces)", func(v string) error {
+		o.Namespaces = append(o.Namespaces, v)
+		return nil
+	})
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.FetcherImage == "" {
+		return errors.New("--fetcher-image is required (the manager's own image, which runs fetch-source in build pods); the Helm chart sets it")
+	}
+	switch corev1.PullPolicy(o.PullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("--image-pull-policy %q: use Always, IfNotPresent or Never", o.PullPolicy)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+	}
+	mgr, err := New(cfg, o)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// New builds a manager with both controllers registered. Tests use it to run the real manager
+// in-process against envtest.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	if o.QPS > 0 {
+		cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
+	}
+	var namespaces map[string]cache.Config
+	for _, ns := range o.Namespaces {
+		if namespaces == nil {
+			namespaces = map[string]cache.Config{}
+		}
+		namespaces[ns] = cache.Config{}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "flow-build-manager.build.fleetflow.dev",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// Pods are cached only when they are build pods: the manager never holds every pod of a
+		// large cluster in memory.
+		Cache: cache.Options{
+			DefaultNamespaces: namespaces,
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{buildpod.LabelManagedBy: buildpod.ManagedByValue})},
+			},
+		},
+		Controller: config.Controller{SkipNameValidation: &o.SkipNameValidation},
+		// Secrets are read only through the API reader, so their data never enters the cache.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the controller manager: %w", err)
+	}
+	clientset, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	build := &controllers.ImageBuildReconciler{
+		PodLogs:   podLogs(clientset),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("flow-build"),
+		PodOptions: buildpod.Options{
+			ExecutorImage:      o.ExecutorImage,
+			FetcherImage:       o.FetcherImage,
+			PullPolicy:         corev1.PullPolicy(o.PullPolicy),
+			PushRetry:          o.PushRetry,
+			ImageDownloadRetry: o.ImageDownloadRetry,
+		},
+		MaxConcurrentBuilds:     o.MaxConcurrentBuilds,
+		MaxAttempts:             int32(o.MaxAttempts),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if err := build.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the build controller: %w", err)
+	}
+	if err := (&controllers.RetentionReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the retention controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// podLogs reads the tail of a build container's log, bounded so that a chatty build cannot make
+// the manager hold megabytes for one failure message.
+func podLogs(cs kubernetes.Interface) func(ctx context.Context, namespace, pod, container string) (string, error) {
+	return func(ctx context.Context, namespace, pod, container string) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		raw, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
+			Container: container, TailLines: ptr.To[int64](60), LimitBytes: ptr.To[int64](32 << 10),
+		}).DoRaw(ctx)
+		return string(raw), err
+	}
+}
