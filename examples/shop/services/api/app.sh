@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "shop api @VERSION@ (log level ${LOG_LEVEL:-info})"

@@ -1,0 +1,350 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+
+	"github.com/fleetflow/flow-build/internal/bundle"
+	"github.com/fleetflow/flow-build/internal/fleetconfig"
+	"github.com/fleetflow/flow-build/internal/imageref"
+	"github.com/fleetflow/flow-build/internal/registryauth"
+	"github.com/fleetflow/flow-build/internal/usererr"
+	"github.com/fleetflow/flow-build/internal/version"
+)
+
+type buildOptions struct {
+	env Env
+
+	push       bool
+	tag        string
+	noCache    bool
+	services   []string
+	registry   string
+	pushSecret string
+	timeout    time.Duration
+	ttl        time.Duration
+	wait       bool
+	noWait     bool
+	file       string
+	output     string
+	source     string
+	bundleRepo string
+	kube       kubeFlags
+}
+
+func newBuildCommand(env Env) *cobra.Command {
+	o := &buildOptions{env: env}
+	cmd := &cobra.Command{
+		Use:   "build [flags] [SERVICE] STAGE",
+		Short: "Build the services of a stage in the cluster, and push them with --push",
+		Long: `Build every service of STAGE that has a Dockerfile (or only SERVICE, or the services named
+with -s) inside the Kubernetes cluster, one ImageBuild per service, all in parallel.
+
+Each build context is packed (honouring .dockerignore) and pushed to the image's repository
+by digest; Kaniko builds it in the cluster and pushes the image. Registry credentials are
+found like the Docker CLI finds them (docker login, DOCKER_CONFIG, credential helpers) or in
+DOCKER_USERNAME and DOCKER_PASSWORD.
+
+Tags: --tag beats the tag written in the service's image, which beats "latest".`,
+		Example: `  # Build and push every service of stage prod with tag v1.2.0
+  flow build --push --tag v1.2.0 prod
+
+  # Only the api service
+  flow build --push api prod
+
+  # Render the ImageBuilds for a GitOps repository instead of creating them
+  flow build --push --tag v1.2.0 --source git -o yaml prod > imagebuilds.yaml`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("no-wait") {
+				o.wait = !o.noWait
+			}
+			return o.run(cmd.Context(), args)
+		},
+		ValidArgsFunction: o.complete,
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.push, "push", false, "push the built images to their registries")
+	f.StringVar(&o.tag, "tag", "", "image tag (default: the tag in the service's image, else latest)")
+	f.BoolVar(&o.noCache, "no-cache", false, "build without Kaniko's layer cache")
+	f.StringArrayVarP(&o.services, "service", "s", nil, "build only this service (repeatable)")
+	f.StringVar(&o.registry, "registry", "", "registry for services without an image: images become <registry>/<project>-<service>")
+	f.StringVar(&o.pushSecret, "push-secret", "", "kubernetes.io/dockerconfigjson Secret the builds use (default: forward your local credentials for the build's registry)")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit of each build")
+	f.DurationVar(&o.ttl, "ttl", 24*time.Hour, "delete finished ImageBuilds after this long (0 keeps them)")
+	f.BoolVar(&o.wait, "wait", true, "wait for the builds and show their progress")
+	f.BoolVar(&o.noWait, "no-wait", false, "create the builds and return at once")
+	f.StringVarP(&o.file, "file", "f", "", "FleetFlow config file (default: $FLEETFLOW_CONFIG_PATH, else .fleetflow/fleet.kdl, fleet.kdl or flow.kdl found from the working directory up)")
+	f.StringVarP(&o.output, "output", "o", "", "print the ImageBuild manifests as yaml or json for GitOps and create nothing in the cluster")
+	f.StringVar(&o.source, "source", "bundle", "how the cluster gets the build context: bundle (pack and push it) or git (the checkout's remote and HEAD commit)")
+	f.StringVar(&o.bundleRepo, "bundle-repository", "", "repository for source bundles (default: each image's own repository)")
+	o.kube.bind(f)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions([]string{"bundle", "git"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *buildOptions) run(ctx context.Context, args []string) error {
+	stage := args[len(args)-1]
+	services := slices.Clone(o.services)
+	if len(args) == 2 {
+		services = append(services, args[0])
+	}
+	switch {
+	case o.output != "" && o.output != "yaml" && o.output != "json":
+		return fmt.Errorf("--output %q: use yaml or json", o.output)
+	case o.source != "bundle" && o.source != "git":
+		return fmt.Errorf("--source %q: use bundle or git", o.source)
+	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
+		return fmt.Errorf("--timeout %s: use a duration between 10s and 24h", o.timeout)
+	}
+
+	lang := usererr.LangFromEnv(o.env.Getenv)
+	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
+	if err != nil {
+		return o.fail(err)
+	}
+	conf, err := fleetconfig.Load(path, o.env.Getenv)
+	if err != nil {
+		return o.fail(err)
+	}
+	plan, err := conf.Resolve(stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: services, NoCache: o.noCache})
+	if err != nil {
+		return o.fail(err)
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(o.env.Stderr, "warning: %s\n", w)
+	}
+	targets, errs := o.targets(plan)
+	if len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+		}
+		return exitError{ExitFailed}
+	}
+	out := newOutput(o, plan)
+	if len(targets) == 0 {
+		out.nothingToBuild(plan)
+		return nil
+	}
+	if o.source == "git" {
+		if err := gitSources(ctx, targets); err != nil {
+			return o.fail(err)
+		}
+	}
+
+	runID := newRunID()
+	params := manifestParams{
+		project: plan.Project, stage: plan.Stage, runID: runID, push: o.push,
+		timeout: o.timeout, pushSecret: o.pushSecret, stableNames: o.output != "",
+	}
+	if o.output == "" {
+		params.ttl = o.ttl
+	}
+
+	var cl *cluster
+	if o.output == "" {
+		cl, err = o.kube.connect(o.env)
+		if err != nil {
+			return o.fail(err)
+		}
+		params.namespace = cl.namespace
+		// Nothing is pushed before the cluster has said it would accept the builds.
+		if err := cl.dryRun(ctx, targets, params); err != nil {
+			return o.fail(err)
+		}
+	}
+
+	keychain := registryauth.Keychain(o.env.Getenv)
+	if err := o.preflight(ctx, targets, keychain); err != nil {
+		fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+		return exitError{ExitFailed}
+	}
+	if o.source == "bundle" {
+		if err := o.pushBundles(ctx, targets, keychain, out); err != nil {
+			fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+			return exitError{ExitFailed}
+		}
+	}
+
+	if o.output != "" {
+		return render(o.env.Stdout, o.output, targets, params)
+	}
+	builds, err := cl.create(ctx, targets, params, keychain, o.pushSecret == "")
+	if err != nil {
+		return o.fail(err)
+	}
+	if !o.wait {
+		out.created(builds, cl.namespace, runID)
+		return nil
+	}
+	return out.follow(ctx, cl, builds, targets, runID)
+}
+
+// fail prints err in the user's language and ends the command with exit status 1.
+func (o *buildOptions) fail(err error) error {
+	fmt.Fprintln(o.env.Stderr, usererr.Format(err, usererr.LangFromEnv(o.env.Getenv)))
+	return exitError{ExitFailed}
+}
+
+// targets validates every build of the plan and reports all problems at once, so that one run of
+// `flow build` shows everything to fix.
+func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
+	var targets []*target
+	var errs []error
+	if o.tag != "" {
+		if err := imageref.ValidateTag(o.tag); err != nil {
+			errs = append(errs, err)
+			return nil, errs
+		}
+	}
+	for _, b := range plan.Builds {
+		if b.Image == "" {
+			errs = append(errs, usererr.NoRegistry(plan.Project+"-"+b.Service).WithDetail(fmt.Sprintf(
+				"service %q has no image, and no registry is set (use --registry, or `registry \"ghcr.io/org\"` in the config)", b.Service)))
+			continue
+		}
+		push, err := imageref.Resolve(b.Image, o.tag)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t := &target{build: b, push: push, bundleRepo: push.Repository}
+		if o.bundleRepo != "" {
+			if err := imageref.ValidateRepository(o.bundleRepo); err != nil {
+				return nil, append(errs, err)
+			}
+			t.bundleRepo = o.bundleRepo
+		}
+		targets = append(targets, t)
+	}
+	return targets, errs
+}
+
+// preflight checks, before anything is pushed or created, that the credentials may push to every
+// repository the run writes to: the spec's authentication error belongs before the build, not
+// minutes into it.
+func (o *buildOptions) preflight(ctx context.Context, targets []*target, kc authn.Keychain) error {
+	repos := map[string]bool{}
+	for _, t := range targets {
+		if o.push {
+			repos[t.push.Repository] = true
+		}
+		if o.source == "bundle" {
+			repos[t.bundleRepo] = true
+		}
+	}
+	var opts []registryauth.Option
+	if o.env.Transport != nil {
+		opts = append(opts, registryauth.WithTransport(o.env.Transport))
+	}
+	return forEach(sortedKeys(repos), func(repo string) error {
+		return registryauth.CheckPush(ctx, repo, kc, opts...)
+	})
+}
+
+func (o *buildOptions) remoteOptions(ctx context.Context, kc authn.Keychain) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithUserAgent("flow-build/" + version.Version),
+	}
+	if o.env.Transport != nil {
+		opts = append(opts, remote.WithTransport(o.env.Transport))
+	}
+	return opts
+}
+
+// pushBundles packs and pushes every build context, in parallel.
+func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc authn.Keychain, out *output) error {
+	return forEach(targets, func(t *target) error {
+		start := time.Now()
+		img, stats, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile})
+		if err != nil {
+			return fmt.Errorf("packing the build context of %s (%s): %w", t.build.Service, t.build.ContextRel, err)
+		}
+		t.dockerfile = stats.DockerfilePath
+		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, img, o.remoteOptions(ctx, kc)...)
+		if err != nil {
+			return usererr.PushFailed(t.bundleRepo, fmt.Sprintf("uploading the build context of %s: %v", t.build.Service, err))
+		}
+		t.bundleRef = ref
+		out.uploaded(t, stats, uploaded, time.Since(start))
+		return nil
+	})
+}
+
+// forEach runs fn for every item in parallel and returns the first error, in item order.
+func forEach[T any](items []T, fn func(T) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { errs[i] = fn(it) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// complete offers the stages and services of the config for shell completion.
+func (o *buildOptions) complete(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	conf, err := fleetconfig.Load(path, o.env.Getenv)
+	if err != nil || len(args) > 1 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	candidates := conf.Stages()
+	if len(args) == 0 {
+		candidates = append(candidates, conf.Services()...)
+	}
+	return candidates, cobra.ShellCompDirectiveNoFileComp
+}
+
+// relSlash is rel as a slash-separated path ("" for the same folder).
+func relSlash(base, p string) (string, error) {
+	rel, err := filepath.Rel(base, p)
+	if err != nil {
+		return "", err
+	}
+	if rel == "." {
+		return "", nil
+	}
+	if rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", errors.New("outside")
+	}
+	return filepath.ToSlash(rel), nil
+}

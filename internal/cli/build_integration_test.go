@@ -1,0 +1,398 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/controllers"
+	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/testing/envtestutil"
+	"github.com/fleetflow/flow-build/internal/testing/registrytest"
+)
+
+// The CLI against a real API server and a real registry with TLS and htpasswd. The tests play the
+// controller's part by writing ImageBuild status, the way the operator would.
+
+var (
+	restCfg *rest.Config
+	k8s     client.WithWatch
+)
+
+func TestMain(m *testing.M) {
+	env, cfg, ok := envtestutil.Start(m)
+	if !ok {
+		os.Exit(m.Run())
+	}
+	restCfg = cfg
+	var err error
+	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+const (
+	registryUser = "ci-bot"
+	canary       = "Canary-Secret-9d41c"
+)
+
+type fixture struct {
+	t   *testing.T
+	reg *registrytest.Registry
+	ns  string
+	env map[string]string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	if restCfg == nil {
+		t.Skip("integration test: needs KUBEBUILDER_ASSETS (make test-integration)")
+	}
+	// Nothing on this machine may lend credentials to the test: an empty Docker config.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := registrytest.New(t, registryUser, canary)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "flow-cli-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
+	return &fixture{t: t, reg: reg, ns: ns.Name, env: map[string]string{
+		"FLOW_REGISTRY":   reg.Host + "/shop",
+		"DOCKER_USERNAME": registryUser,
+		"DOCKER_PASSWORD": canary,
+		"LANG":            "C.UTF-8",
+	}}
+}
+
+// flow runs the CLI in the example project and returns its exit code and output.
+func (f *fixture) flow(args ...string) (int, string, string) {
+	f.t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := Env{
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Getenv:     func(k string) string { return f.env[k] },
+		WorkDir:    filepath.Join(envtestutil.RepoRoot(), "examples", "shop"),
+		Transport:  f.reg.Transport(),
+		RESTConfig: restCfg,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := Run(ctx, env, append(args, "-n", f.ns))
+	return code, stdout.String(), stderr.String()
+}
+
+// controller plays the operator: every new ImageBuild goes Building, then ends as finish says.
+func (f *fixture) controller(finish func(ib *buildv1.ImageBuild)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := k8s.Watch(ctx, &buildv1.ImageBuildList{}, client.InNamespace(f.ns))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			ib, ok := ev.Object.(*buildv1.ImageBuild)
+			if !ok || ev.Type != watch.Added {
+				continue
+			}
+			ib.Status.ObservedGeneration = ib.Generation
+			ib.Status.Phase = buildv1.PhaseBuilding
+			ib.Status.PodName = ib.Name + "-g1-1"
+			setReady(ib, metav1.ConditionFalse, buildv1.ReasonBuilding, "building")
+			if err := k8s.Status().Update(ctx, ib); err != nil {
+				continue
+			}
+			time.Sleep(50 * time.Millisecond)
+			finish(ib)
+			_ = k8s.Status().Update(ctx, ib)
+		}
+	}()
+	return func() { cancel(); w.Stop(); <-done }
+}
+
+func succeed(ib *buildv1.ImageBuild) {
+	digest := fakeDigest(ib.Spec.Image)
+	ib.Status.Phase = buildv1.PhaseSucceeded
+	ib.Status.Output = &buildv1.BuildOutput{
+		Image: ib.Spec.Image + ":" + ib.Spec.Tags[0], Digest: digest, ShortDigest: digest[7:19],
+		ImageRef: ib.Spec.Image + "@" + digest, Tags: ib.Spec.Tags,
+	}
+	setReady(ib, metav1.ConditionTrue, buildv1.ReasonSucceeded, "pushed")
+}
+
+func fakeDigest(s string) string {
+	b := make([]byte, 32)
+	copy(b, s)
+	return fmt.Sprintf("sha256:%x", b)
+}
+
+func setReady(ib *buildv1.ImageBuild, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&ib.Status.Conditions, metav1.Condition{
+		Type: buildv1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: ib.Generation,
+	})
+}
+
+func (f *fixture) builds() []buildv1.ImageBuild {
+	f.t.Helper()
+	list := &buildv1.ImageBuildList{}
+	if err := k8s.List(context.Background(), list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	return list.Items
+}
+
+func TestIntegration_BuildPushCreatesBuildsAndPrintsSpecOutput(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(succeed)
+	defer stop()
+
+	code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	host := f.reg.Host
+	for _, want := range []string{
+		"Building api...\n  → Dockerfile: ./services/api/Dockerfile\n  → Context: .\n  → Target: production\n",
+		"Building worker...\n  → Dockerfile: ./services/worker/Dockerfile\n  → Context: ./services/worker\n",
+		"Pushing api...\n",
+		fmt.Sprintf("✓ api: %s/shop/shop-api:v1.2.0 (%s)", host, fakeDigest(host+"/shop/shop-api")),
+		fmt.Sprintf("✓ worker: %s/shop/shop-worker:v1.2.0 (%s)", host, fakeDigest(host+"/shop/shop-worker")),
+		fmt.Sprintf("✓ web: %s/shop/shop-web:v1.2.0", host),
+		"- db: skipped",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.ContainsAny(stdout+stderr, "\x1b\r") {
+		t.Errorf("plain output contains control codes:\n%q", stdout)
+	}
+	if strings.Contains(stdout+stderr, canary) || strings.Contains(stdout+stderr, base64.StdEncoding.EncodeToString([]byte(registryUser+":"+canary))) {
+		t.Error("the registry password appears in the output")
+	}
+
+	builds := f.builds()
+	if len(builds) != 3 {
+		t.Fatalf("%d ImageBuilds, want 3 (api, worker, web)", len(builds))
+	}
+	for _, ib := range builds {
+		svc := ib.Labels[buildv1.LabelService]
+		if ib.Labels[buildv1.LabelProject] != "shop" || ib.Labels[buildv1.LabelStage] != "prod" || svc == "" {
+			t.Errorf("%s labels %v", ib.Name, ib.Labels)
+		}
+		if ib.Spec.Image != host+"/shop/shop-"+svc || ib.Spec.Tags[0] != "v1.2.0" || !ib.Spec.Push {
+			t.Errorf("%s spec image %s tags %v push %v", ib.Name, ib.Spec.Image, ib.Spec.Tags, ib.Spec.Push)
+		}
+		if b := ib.Spec.Source.Bundle; b == nil || !regexp.MustCompile(`^`+regexp.QuoteMeta(ib.Spec.Image)+`@sha256:[0-9a-f]{64}$`).MatchString(b.Image) {
+			t.Errorf("%s source %+v is not a bundle in the image's repository by digest", ib.Name, ib.Spec.Source)
+		}
+		if svc == "api" && (ib.Spec.Target != "production" || ib.Spec.Dockerfile != "services/api/Dockerfile" || !hasArg(ib, "APP_VERSION", "1.2.0")) {
+			t.Errorf("api spec: target %q dockerfile %q args %v", ib.Spec.Target, ib.Spec.Dockerfile, ib.Spec.BuildArgs)
+		}
+		if svc == "worker" && (ib.Spec.Dockerfile != "Dockerfile" || !hasArg(ib, "LOG_LEVEL", "info")) {
+			t.Errorf("worker spec: dockerfile %q args %v", ib.Spec.Dockerfile, ib.Spec.BuildArgs)
+		}
+		f.checkForwardedSecret(&ib)
+	}
+}
+
+func hasArg(ib buildv1.ImageBuild, name, value string) bool {
+	for _, a := range ib.Spec.BuildArgs {
+		if a.Name == name && a.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// checkForwardedSecret asserts the build's push Secret holds the local credentials for its registry
+// only, and is owned by the build and marked for deletion when it finishes.
+func (f *fixture) checkForwardedSecret(ib *buildv1.ImageBuild) {
+	f.t.Helper()
+	if ib.Spec.PushSecretRef == nil {
+		f.t.Errorf("%s has no push Secret", ib.Name)
+		return
+	}
+	s := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: ib.Spec.PushSecretRef.Name}, s); err != nil {
+		f.t.Fatal(err)
+	}
+	if s.Type != corev1.SecretTypeDockerConfigJson || s.Annotations[controllers.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(s, ib) {
+		f.t.Errorf("Secret %s: type %s annotations %v owners %v", s.Name, s.Type, s.Annotations, s.OwnerReferences)
+	}
+	var cfg struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(s.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
+		f.t.Fatal(err)
+	}
+	want := base64.StdEncoding.EncodeToString([]byte(registryUser + ":" + canary))
+	if len(cfg.Auths) != 1 || cfg.Auths[f.reg.Host].Auth != want {
+		f.t.Errorf("forwarded docker config has %d registries, want exactly %s with the local credentials", len(cfg.Auths), f.reg.Host)
+	}
+}
+
+func TestIntegration_ReRunUploadsNoContextBytes(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(succeed)
+	defer stop()
+	if code, out, errOut := f.flow("build", "--push", "web", "prod"); code != 0 {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	first := f.reg.UploadedBytes()
+	code, _, stderr := f.flow("build", "--push", "web", "prod")
+	if code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	if sent := f.reg.UploadedBytes() - first; sent != 0 {
+		t.Errorf("the unchanged re-run uploaded %d bytes, want 0", sent)
+	}
+	if !strings.Contains(stderr, "already in the registry, nothing sent") {
+		t.Errorf("the re-run does not say nothing was sent:\n%s", stderr)
+	}
+}
+
+func TestIntegration_FailedBuildExitsNonZero(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(func(ib *buildv1.ImageBuild) {
+		if ib.Labels[buildv1.LabelService] == "web" {
+			ib.Status.Phase = buildv1.PhaseFailed
+			setReady(ib, metav1.ConditionFalse, buildv1.ReasonBuildFailed, "RUN false failed: exit status 1")
+			return
+		}
+		succeed(ib)
+	})
+	defer stop()
+	code, stdout, _ := f.flow("build", "--push", "-s", "web", "-s", "worker", "prod")
+	if code != ExitFailed {
+		t.Errorf("exit %d, want %d", code, ExitFailed)
+	}
+	if !strings.Contains(stdout, "✗ web:") || !strings.Contains(stdout, "BuildFailed: RUN false failed") || !strings.Contains(stdout, "✓ worker:") {
+		t.Errorf("output does not show one failure and one success:\n%s", stdout)
+	}
+}
+
+func TestIntegration_WrongPasswordStopsBeforeAnything(t *testing.T) {
+	for _, tc := range []struct{ lang, headline, remedy string }{
+		{"C.UTF-8", "Error: authentication to the registry failed", "docker login"},
+		{"ja_JP.UTF-8", "エラー: レジストリへの認証に失敗しました", "を実行してください"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			f := newFixture(t)
+			f.env["DOCKER_PASSWORD"] = "wrong-" + canary
+			f.env["LANG"] = tc.lang
+			code, stdout, stderr := f.flow("build", "--push", "--tag", "v1", "prod")
+			if code != ExitFailed {
+				t.Errorf("exit %d, want %d", code, ExitFailed)
+			}
+			if !strings.Contains(stderr, tc.headline) || !strings.Contains(stderr, tc.remedy) || !strings.Contains(stderr, f.reg.Host) {
+				t.Errorf("stderr lacks the spec's auth error (%q, %q):\n%s", tc.headline, tc.remedy, stderr)
+			}
+			if strings.Contains(stdout+stderr, canary) {
+				t.Error("the password appears in the output")
+			}
+			if n := len(f.builds()); n != 0 || f.reg.UploadedBytes() != 0 {
+				t.Errorf("after a failed preflight: %d ImageBuilds, %d bytes uploaded; want none", n, f.reg.UploadedBytes())
+			}
+		})
+	}
+}
+
+func TestIntegration_BadInputCreatesNothing(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"invalid tag", []string{"build", "--push", "--tag", "feature/x", "prod"}, "Error: the tag contains characters that are not allowed"},
+		{"unknown stage", []string{"build", "--push", "staging", "prod"}, "staging"},
+		{"unknown service", []string{"build", "--push", "-s", "nope", "prod"}, "nope"},
+		{"no registry", nil, "Error: the image name does not include a registry"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if args == nil {
+				delete(f.env, "FLOW_REGISTRY")
+				defer func() { f.env["FLOW_REGISTRY"] = f.reg.Host + "/shop" }()
+				// Without FLOW_REGISTRY the example falls back to a public registry; --registry "" cannot
+				// unset it, so use a config without one.
+				dir := t.TempDir()
+				writeFile(t, filepath.Join(dir, "fleet.kdl"), "project \"p\"\nservice \"api\" {\n dockerfile \"Dockerfile\"\n}\nstage \"prod\" {\n service \"api\"\n}\n")
+				writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM scratch\n")
+				args = []string{"build", "--push", "-f", filepath.Join(dir, "fleet.kdl"), "prod"}
+			}
+			code, stdout, stderr := f.flow(args...)
+			if code == 0 {
+				t.Fatalf("exit 0 for bad input\n%s", stdout)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+	if n := len(f.builds()); n != 0 || f.reg.UploadedBytes() != 0 {
+		t.Errorf("after bad input: %d ImageBuilds, %d bytes uploaded; want none", n, f.reg.UploadedBytes())
+	}
+}
+
+func TestIntegration_RenderedManifestsPassServerSideDryRun(t *testing.T) {
+	f := newFixture(t)
+	code, stdout, stderr := f.flow("build", "--push", "--tag", "v2", "-o", "yaml", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	docs := strings.Split(stdout, "\n---\n")
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want 3:\n%s", len(docs), stdout)
+	}
+	for _, doc := range docs {
+		ib := &buildv1.ImageBuild{}
+		if err := yaml.UnmarshalStrict([]byte(doc), ib); err != nil {
+			t.Fatalf("rendered document does not parse: %v\n%s", err, doc)
+		}
+		if ib.Name == "" || ib.GenerateName != "" || ib.Spec.PushSecretRef != nil {
+			t.Errorf("rendered %q: want a stable name and no forwarded Secret", ib.Name)
+		}
+		ib.Namespace = f.ns
+		if err := k8s.Create(context.Background(), ib, client.DryRunAll); err != nil {
+			t.Errorf("the API server rejects the rendered %s: %v", ib.Name, err)
+		}
+	}
+	if n := len(f.builds()); n != 0 {
+		t.Errorf("-o yaml created %d ImageBuilds, want none", n)
+	}
+	if strings.Contains(stdout, canary) {
+		t.Error("the password appears in the rendered manifests")
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/controllers"
+	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/registryauth"
+)
+
+// kubeFlags are kubectl's connection flags, with kubectl's meaning.
+type kubeFlags struct {
+	kubeconfig, context, namespace string
+}
+
+func (k *kubeFlags) bind(f *pflag.FlagSet) {
+	f.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	f.StringVar(&k.context, "context", "", "kubeconfig context to use")
+	f.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the builds (default: the context's namespace)")
+}
+
+// cluster is the connection to the cluster that runs the builds.
+type cluster struct {
+	client    client.WithWatch
+	pods      kubernetes.Interface
+	namespace string
+	server    string
+}
+
+func (k *kubeFlags) connect(env Env) (*cluster, error) {
+	cfg, ns := env.RESTConfig, k.namespace
+	if cfg == nil {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		if kc := env.Getenv("KUBECONFIG"); kc != "" {
+			rules.Precedence = filepath.SplitList(kc)
+		}
+		rules.ExplicitPath = k.kubeconfig
+		loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{
+			CurrentContext: k.context,
+			Context:        clientcmdapi.Context{Namespace: k.namespace},
+		})
+		var err error
+		if cfg, err = loader.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("no usable Kubernetes connection (%v): point flow at a cluster with --kubeconfig, --context or KUBECONFIG, as for kubectl", err)
+		}
+		if ns == "" {
+			if ns, _, err = loader.Namespace(); err != nil {
+				return nil, fmt.Errorf("reading the namespace of the kubeconfig context: %w", err)
+			}
+		}
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: manager.Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
+	}
+	return &cluster{client: c, pods: cs, namespace: ns, server: cfg.Host}, nil
+}
+
+// dryRun asks the API server to validate every ImageBuild (its schema, CEL rules, RBAC, the CRD being
+// installed at all) before the CLI pushes anything, with a placeholder source digest.
+func (c *cluster) dryRun(ctx context.Context, targets []*target, p manifestParams) error {
+	if p.pushSecret != "" {
+		err := c.client.Get(ctx, client.ObjectKey{Namespace: c.namespace, Name: p.pushSecret}, &corev1.Secret{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("--push-secret %s: no such Secret in namespace %s; create it with "+
+				"`kubectl create secret docker-registry %s -n %s --docker-server=<registry> --docker-username=<user> --docker-password=<password>`",
+				p.pushSecret, c.namespace, p.pushSecret, c.namespace)
+		case err != nil && !apierrors.IsForbidden(err):
+			return c.explain(err, "reading Secret "+p.pushSecret)
+		}
+	}
+	for _, t := range targets {
+		probe := *t
+		if probe.git == nil {
+			probe.bundleRef = probe.bundleRepo + "@sha256:" + strings.Repeat("0", 64)
+		}
+		if probe.dockerfile == "" {
+			probe.dockerfile = "Dockerfile"
+		}
+		ib := imageBuild(&probe, p)
+		if err := c.client.Create(ctx, ib, client.DryRunAll); err != nil {
+			return c.explain(err, "checking the ImageBuild of "+t.build.Service)
+		}
+	}
+	return nil
+}
+
+// explain turns API errors into what to do about them.
+func (c *cluster) explain(err error, doing string) error {
+	switch {
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+		return fmt.Errorf("%s: the ImageBuild API is not installed in the cluster at %s; install the operator "+
+			"(helm install flow-build charts/flow-build -n flow-build-system --create-namespace)", doing, c.server)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: you may not create ImageBuilds in namespace %s (%v); ask for a Role granting create, get, list and watch on imagebuilds.build.fleetflow.dev, or choose a namespace with -n",
+			doing, c.namespace, apierrors.ReasonForError(err))
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s: the cluster at %s did not accept your credentials; check your kubeconfig", doing, c.server)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// create creates the ImageBuilds of all targets, with a forwarded push Secret each when forward is
+// set. Either all of them exist afterwards or, on error, none does.
+func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool) ([]*buildv1.ImageBuild, error) {
+	var created []client.Object
+	rollback := func() {
+		// A fresh context: the caller's may be the one that was cancelled.
+		for i := len(created) - 1; i >= 0; i-- {
+			_ = c.client.Delete(context.Background(), created[i], client.PropagationPolicy(metav1.DeletePropagationBackground))
+		}
+	}
+	builds := make([]*buildv1.ImageBuild, 0, len(targets))
+	for _, t := range targets {
+		params := p
+		var secret *corev1.Secret
+		if forward {
+			data, err := forwardedConfig(t, kc)
+			if err != nil {
+				rollback()
+				return nil, err
+			}
+			if data != nil {
+				secret = &corev1.Secret{
+					ObjectMeta: metav1.ObjectMeta{
+						GenerateName: "flow-push-", Namespace: c.namespace,
+						Labels:      map[string]string{LabelRun: p.runID, buildv1.LabelService: labelValue(t.build.Service)},
+						Annotations: map[string]string{controllers.AnnotationEphemeralSecret: "true"},
+					},
+					Type: corev1.SecretTypeDockerConfigJson,
+					Data: map[string][]byte{corev1.DockerConfigJsonKey: data},
+				}
+				if err := c.client.Create(ctx, secret); err != nil {
+					rollback()
+					return nil, c.explain(err, "creating the push Secret of "+t.build.Service)
+				}
+				created = append(created, secret)
+				params.pushSecret = secret.Name
+			}
+		}
+		ib := imageBuild(t, params)
+		if err := c.client.Create(ctx, ib); err != nil {
+			rollback()
+			return nil, c.explain(err, "creating the ImageBuild of "+t.build.Service)
+		}
+		created = append(created, ib)
+		builds = append(builds, ib)
+		if secret != nil {
+			// Owned by its build: deleted with it in any case, and by the controller as soon as it finishes.
+			before := secret.DeepCopy()
+			secret.OwnerReferences = []metav1.OwnerReference{{
+				APIVersion: buildv1.GroupVersion.String(), Kind: "ImageBuild", Name: ib.Name, UID: ib.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
+			}}
+			if err := c.client.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
+				rollback()
+				return nil, c.explain(err, "linking the push Secret of "+t.build.Service)
+			}
+		}
+	}
+	return builds, nil
+}
+
+// forwardedConfig is the docker config JSON holding the local credentials of exactly the registries
+// one build talks to (its image's and its bundle's), or nil when none has credentials.
+func forwardedConfig(t *target, kc authn.Keychain) ([]byte, error) {
+	auths := map[string]json.RawMessage{}
+	for _, repo := range []string{t.push.Repository, t.bundleRepo} {
+		ref, err := name.NewRepository(repo)
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", repo, err)
+		}
+		auth, err := kc.Resolve(ref.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("reading the credentials for %s: %w", ref.RegistryStr(), err)
+		}
+		if auth == authn.Anonymous {
+			continue
+		}
+		doc, err := registryauth.DockerConfigJSON(ref.RegistryStr(), auth)
+		if err != nil {
+			return nil, err
+		}
+		var parsed struct {
+			Auths map[string]json.RawMessage `json:"auths"`
+		}
+		if err := json.Unmarshal(doc, &parsed); err != nil {
+			return nil, fmt.Errorf("encoding the credentials for %s: %w", ref.RegistryStr(), err)
+		}
+		for k, v := range parsed.Auths {
+			auths[k] = v
+		}
+	}
+	if len(auths) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(map[string]any{"auths": auths})
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+)
+
+// gitSources points every target at the checkout's remote and HEAD commit instead of a bundle, the
+// form a GitOps repository holds: the cluster clones exactly the commit that was rendered.
+func gitSources(ctx context.Context, targets []*target) error {
+	for _, t := range targets {
+		dir := t.build.Context
+		top, err := git(ctx, dir, "rev-parse", "--show-toplevel")
+		if err != nil {
+			return fmt.Errorf("--source git: the context of %s (%s) is not in a Git checkout: %w", t.build.Service, t.build.ContextRel, err)
+		}
+		top, _ = filepath.EvalSymlinks(top)
+		remote, err := git(ctx, top, "remote", "get-url", "origin")
+		if err != nil {
+			return fmt.Errorf("--source git: the checkout %s has no remote named origin for the cluster to clone from; add one with `git remote add origin https://...`", top)
+		}
+		url, err := httpsRemote(remote)
+		if err != nil {
+			return err
+		}
+		rev, err := git(ctx, top, "rev-parse", "HEAD")
+		if err != nil {
+			return fmt.Errorf("--source git: the checkout %s has no commit yet: %w", top, err)
+		}
+		sub, err := relSlash(top, dir)
+		if err != nil {
+			return fmt.Errorf("--source git: context %s is outside the checkout %s", dir, top)
+		}
+		dockerfile, err := relSlash(dir, t.build.Dockerfile)
+		if err != nil || dockerfile == "" {
+			return fmt.Errorf("--source git: the Dockerfile of %s (%s) must be inside its context %s", t.build.Service, t.build.DockerfileRel, t.build.ContextRel)
+		}
+		t.dockerfile = dockerfile
+		t.git = &buildv1.GitSource{URL: url, Revision: rev, SubPath: sub}
+	}
+	return nil
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+			return "", fmt.Errorf("git %s: %s", strings.Join(args, " "), strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+var scpLikeRemote = regexp.MustCompile(`^(?:[A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):([^/].*)$`)
+
+// httpsRemote turns a Git remote into the https URL the build pod clones: ssh remotes need keys the
+// cluster does not have, and credentials embedded in a URL must never reach a manifest.
+func httpsRemote(remote string) (string, error) {
+	switch {
+	case strings.HasPrefix(remote, "https://") || strings.HasPrefix(remote, "http://"):
+		scheme, rest, _ := strings.Cut(remote, "://")
+		if at := strings.Index(rest, "@"); at >= 0 && at < strings.Index(rest+"/", "/") {
+			rest = rest[at+1:]
+		}
+		return scheme + "://" + rest, nil
+	case strings.HasPrefix(remote, "ssh://"):
+		rest := strings.TrimPrefix(remote, "ssh://")
+		if at := strings.Index(rest, "@"); at >= 0 {
+			rest = rest[at+1:]
+		}
+		host, path, _ := strings.Cut(rest, "/")
+		host, _, _ = strings.Cut(host, ":")
+		return "https://" + host + "/" + path, nil
+	}
+	if m := scpLikeRemote.FindStringSubmatch(remote); m != nil {
+		return "https://" + m[1] + "/" + m[2], nil
+	}
+	return "", fmt.Errorf("--source git: cannot turn the remote %q into an https URL the cluster can clone", remote)
+}

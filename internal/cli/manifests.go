@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/fleetconfig"
+	"github.com/fleetflow/flow-build/internal/imageref"
+)
+
+// LabelRun groups the ImageBuilds of one `flow build` invocation, so that the CLI watches exactly
+// its own builds and a person can follow them with `kubectl get ib -l build.fleetflow.dev/run=...`.
+const LabelRun = "build.fleetflow.dev/run"
+
+// target is one service to build, validated: everything the CLI needs to pack, push and create
+// its ImageBuild.
+type target struct {
+	build      fleetconfig.Build
+	push       imageref.Target
+	bundleRepo string // where the source bundle goes, by digest
+	dockerfile string // the Dockerfile's path inside the bundle or git context
+	bundleRef  string // repo@sha256:..., once pushed
+	git        *buildv1.GitSource
+}
+
+// manifestParams are the settings shared by every ImageBuild of an invocation.
+type manifestParams struct {
+	project, stage, namespace, runID string
+	push                             bool
+	timeout                          time.Duration
+	ttl                              time.Duration
+	pushSecret                       string
+	// stableNames gives rendered manifests (-o yaml) names that stay the same from one run to the
+	// next, so that applying a newer render updates the ImageBuild (a new generation, a rebuild)
+	// instead of piling up new objects. Builds created by the CLI get fresh generated names.
+	stableNames bool
+}
+
+// imageBuild turns one target into its ImageBuild.
+func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
+	b := t.build
+	ib := &buildv1.ImageBuild{
+		TypeMeta: metav1.TypeMeta{APIVersion: buildv1.GroupVersion.String(), Kind: "ImageBuild"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: p.namespace,
+			Labels: map[string]string{
+				buildv1.LabelProject: labelValue(p.project),
+				buildv1.LabelStage:   labelValue(p.stage),
+				buildv1.LabelService: labelValue(b.Service),
+			},
+		},
+		Spec: buildv1.ImageBuildSpec{
+			Image:      t.push.Repository,
+			Tags:       []string{t.push.Tag},
+			Push:       p.push,
+			Dockerfile: t.dockerfile,
+			Target:     b.Target,
+		},
+	}
+	base := objectName(p.project + "-" + b.Service)
+	if p.stableNames {
+		ib.Name = objectName(p.project + "-" + p.stage + "-" + b.Service)
+	} else {
+		ib.GenerateName = base[:min(len(base), 52)] + "-"
+		ib.Labels[LabelRun] = p.runID
+	}
+	if t.git != nil {
+		ib.Spec.Source.Git = t.git.DeepCopy()
+	} else {
+		ib.Spec.Source.Bundle = &buildv1.BundleSource{Image: t.bundleRef}
+	}
+	for _, a := range b.BuildArgs {
+		ib.Spec.BuildArgs = append(ib.Spec.BuildArgs, buildv1.BuildArg{Name: a.Name, Value: a.Value})
+	}
+	if b.NoCache {
+		ib.Spec.Cache = &buildv1.CacheSpec{Disabled: true}
+	}
+	if p.pushSecret != "" {
+		ib.Spec.PushSecretRef = &buildv1.LocalSecretReference{Name: p.pushSecret}
+	}
+	if p.timeout > 0 {
+		ib.Spec.Timeout = &metav1.Duration{Duration: p.timeout}
+	}
+	if p.ttl > 0 {
+		ib.Spec.TTLSecondsAfterFinished = ptr.To(int32(p.ttl / time.Second))
+	}
+	return ib
+}
+
+// objectName makes s a valid object name (a DNS-1123 subdomain, kept under 63 characters so it
+// also works as a label value), adding a short hash when it had to change s so that two different
+// services never collide.
+func objectName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if name == s && len(name) <= 63 && len(validation.IsDNS1123Label(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(s))
+	name = strings.Trim(name[:min(len(name), 54)], "-")
+	if name == "" {
+		name = "build"
+	}
+	return name + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// labelValue keeps a name usable as a label value (at most 63 characters of a restricted set).
+func labelValue(s string) string {
+	if len(validation.IsValidLabelValue(s)) == 0 {
+		return s
+	}
+	return objectName(s)
+}

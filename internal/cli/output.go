@@ -1,0 +1,302 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/bundle"
+	"github.com/fleetflow/flow-build/internal/fleetconfig"
+	"github.com/fleetflow/flow-build/internal/kanikolog"
+	"github.com/fleetflow/flow-build/internal/progress"
+)
+
+// output is what the user sees of a run: the spec's Building/Pushing/✓ blocks on the progress
+// printer, and notes (uploads, hints) on stderr.
+type output struct {
+	env     Env
+	printer *progress.Printer
+	skipped []fleetconfig.Skipped
+}
+
+func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
+	// With -o the manifests own stdout; everything else goes to stderr.
+	w := o.env.Stdout
+	if o.output != "" {
+		w = o.env.Stderr
+	}
+	return &output{
+		env: o.env,
+		printer: progress.New(progress.Options{
+			Out: w, Live: o.env.Live && o.output == "", Color: o.env.Live,
+			LookupEnv: func(k string) (string, bool) { v := o.env.Getenv(k); return v, v != "" },
+		}),
+		skipped: plan.Skipped,
+	}
+}
+
+func (out *output) nothingToBuild(plan *fleetconfig.Plan) {
+	for _, s := range plan.Skipped {
+		out.printer.Add(progress.Service{Name: s.Service}).Skipped(s.Reason)
+	}
+	out.printer.Wait()
+	fmt.Fprintf(out.env.Stderr, "nothing to build: no service of stage %s has a Dockerfile\n", plan.Stage)
+}
+
+func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took time.Duration) {
+	how := fmt.Sprintf("%s sent", humanBytes(sent))
+	if sent == 0 {
+		how = "already in the registry, nothing sent"
+	}
+	fmt.Fprintf(out.env.Stderr, "Uploaded the context of %s: %d files, %s (%s) in %s\n",
+		t.build.Service, stats.Files, humanBytes(stats.Bytes), how, took.Round(10*time.Millisecond))
+}
+
+func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) {
+	for _, ib := range builds {
+		fmt.Fprintf(out.env.Stdout, "imagebuild.build.fleetflow.dev/%s created\n", ib.Name)
+	}
+	fmt.Fprintf(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, LabelRun, runID)
+}
+
+// buildState is what the follower knows of one build.
+type buildState struct {
+	target     *target
+	task       *progress.Task
+	totalSteps int
+	logs       sync.Once
+	done       bool
+	failed     bool
+}
+
+// follow watches the run's ImageBuilds until all have finished, feeding the progress printer, and
+// turns the results into the exit status: 0 only when every build succeeded.
+func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.ImageBuild, targets []*target, runID string) error {
+	states := map[string]*buildState{}
+	for i, ib := range builds {
+		t := targets[i]
+		s := &buildState{target: t, totalSteps: countSteps(t)}
+		s.task = out.printer.Add(progress.Service{
+			Name: t.build.Service, Dockerfile: t.build.DockerfileRel, Context: t.build.ContextRel,
+			Target: t.build.Target, Destination: t.push.Image(),
+		})
+		states[ib.Name] = s
+	}
+	for _, s := range out.skipped {
+		out.printer.Add(progress.Service{Name: s.Service}).Skipped(s.Reason)
+	}
+
+	logCtx, stopLogs := context.WithCancel(ctx)
+	defer stopLogs()
+	remaining := len(states)
+	update := func(ib *buildv1.ImageBuild) {
+		s := states[ib.Name]
+		if s == nil || s.done || ib.Status.ObservedGeneration != ib.Generation {
+			return
+		}
+		ready := meta.FindStatusCondition(ib.Status.Conditions, buildv1.ConditionReady)
+		msg := ""
+		if ready != nil {
+			msg = ready.Message
+		}
+		switch ib.Status.Phase {
+		case buildv1.PhasePending:
+			s.task.Pending(msg)
+		case buildv1.PhaseBuilding:
+			if ib.Status.PodName != "" {
+				pod := ib.Status.PodName
+				s.logs.Do(func() { go out.streamLogs(logCtx, cl, pod, s) })
+			}
+		case buildv1.PhaseSucceeded:
+			s.done = true
+			remaining--
+			if o := ib.Status.Output; o != nil {
+				s.task.Pushing(1, 1)
+				s.task.Succeeded(o.Image, o.Digest)
+			}
+		case buildv1.PhaseFailed:
+			s.done, s.failed = true, true
+			remaining--
+			reason := ""
+			if ready != nil {
+				reason = ready.Reason
+			}
+			s.task.Failed(fmt.Sprintf("%s: %s\n  see: kubectl describe imagebuild -n %s %s", reason, msg, ib.Namespace, ib.Name))
+		}
+	}
+
+	err := watchBuilds(ctx, cl, runID, func(ib *buildv1.ImageBuild, deleted bool) bool {
+		if deleted {
+			if s := states[ib.Name]; s != nil && !s.done {
+				s.done, s.failed = true, true
+				remaining--
+				s.task.Failed("the ImageBuild was deleted before it finished")
+			}
+		} else {
+			update(ib)
+		}
+		return remaining == 0
+	})
+	stopLogs()
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		for _, s := range states {
+			if !s.done {
+				s.task.Failed("still running in the cluster (flow stopped watching)")
+			}
+		}
+		out.printer.Wait()
+		fmt.Fprintf(out.env.Stderr, "\nInterrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w\n",
+			cl.namespace, LabelRun, runID)
+		return exitError{ExitInterrupted}
+	}
+	out.printer.Wait()
+	if err != nil {
+		return fmt.Errorf("watching the builds: %w", err)
+	}
+	for _, s := range states {
+		if s.failed {
+			return exitError{ExitFailed}
+		}
+	}
+	return nil
+}
+
+// watchBuilds lists and then watches the ImageBuilds of a run, calling fn for each state seen until
+// fn returns true. A dropped watch is resumed from a fresh list, so nothing is missed.
+func watchBuilds(ctx context.Context, cl *cluster, runID string, fn func(ib *buildv1.ImageBuild, deleted bool) bool) error {
+	sel := client.MatchingLabels{LabelRun: runID}
+	for {
+		list := &buildv1.ImageBuildList{}
+		if err := cl.client.List(ctx, list, client.InNamespace(cl.namespace), sel); err != nil {
+			return err
+		}
+		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+		for i := range list.Items {
+			if fn(&list.Items[i], false) {
+				return nil
+			}
+		}
+		w, err := cl.client.Watch(ctx, &buildv1.ImageBuildList{}, client.InNamespace(cl.namespace), sel,
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion, AllowWatchBookmarks: true}})
+		if err != nil {
+			return err
+		}
+		finished, err := drain(ctx, w, fn)
+		w.Stop()
+		if finished || err != nil {
+			return err
+		}
+	}
+}
+
+func drain(ctx context.Context, w watch.Interface, fn func(*buildv1.ImageBuild, bool) bool) (bool, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return false, nil
+			}
+			ib, isBuild := ev.Object.(*buildv1.ImageBuild)
+			switch {
+			case ev.Type == watch.Error:
+				return false, nil // relist
+			case !isBuild:
+			case fn(ib, ev.Type == watch.Deleted):
+				return true, nil
+			}
+		}
+	}
+}
+
+// streamLogs follows the Kaniko log of a build pod and turns its steps into progress. Logs are a
+// bonus: without permission to read them, the build is shown by its phases alone.
+func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, s *buildState) {
+	s.task.Building(0, s.totalSteps, "")
+	for ctx.Err() == nil {
+		req := cl.pods.CoreV1().Pods(cl.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "kaniko", Follow: true})
+		stream, err := req.Stream(ctx)
+		if err != nil {
+			if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+				return
+			}
+			// The Kaniko container waits for the source to be fetched; try again shortly.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			continue
+		}
+		follow(stream, s)
+		_ = stream.Close()
+		return
+	}
+}
+
+func follow(r io.Reader, s *buildState) {
+	var parser kanikolog.Parser
+	// flow pushes one tag per build, so one destination.
+	const destinations = 1
+	steps, pushed := 0, 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		ev, ok := parser.Parse(sc.Text())
+		if !ok {
+			continue
+		}
+		switch ev.Kind {
+		case kanikolog.Step:
+			steps++
+			s.task.Building(steps-1, s.totalSteps, ev.Text)
+		case kanikolog.Pushing:
+			s.task.Pushing(pushed, destinations)
+		case kanikolog.Pushed:
+			pushed++
+			s.task.Pushing(pushed, destinations)
+		}
+	}
+}
+
+// countSteps reads the local Dockerfile to know how many steps Kaniko will log, for the percentage.
+// Unknown (0) when it cannot tell; the bar then shows activity without a percentage.
+func countSteps(t *target) int {
+	data, err := os.ReadFile(t.build.Dockerfile)
+	if err != nil {
+		return 0
+	}
+	n, err := kanikolog.CountStepsSkipUnused(data, t.build.Target)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

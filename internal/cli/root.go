@@ -1,0 +1,116 @@
+// Package cli implements the `flow` command line: `flow build` reads a FleetFlow stage, packs and
+// pushes each service's build context, and runs one ImageBuild per service in the cluster.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/client-go/rest"
+
+	"github.com/fleetflow/flow-build/internal/usererr"
+	"github.com/fleetflow/flow-build/internal/version"
+)
+
+// Exit codes of `flow`.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1 // a build failed, or the input was invalid
+	ExitUsage       = 2 // the command line itself was wrong
+	ExitInterrupted = 130
+)
+
+// Env is everything `flow` takes from its surroundings. Main fills it from the process; tests fill
+// it by hand, which is how they point the CLI at an in-process registry and API server.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	WorkDir        string
+	// Live enables live progress bars; Main sets it when stderr is a terminal.
+	Live bool
+	// Transport carries registry traffic; nil means go-containerregistry's default.
+	Transport http.RoundTripper
+	// RESTConfig, when set, is used instead of loading a kubeconfig.
+	RESTConfig *rest.Config
+}
+
+// exitError carries an exit code through cobra; its message, if any, was already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs `flow` with the process's arguments and environment and returns its exit code.
+func Main() int {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return ExitFailed
+	}
+	env := Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Getenv: os.Getenv, WorkDir: wd,
+		Live: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" && os.Getenv("CI") == "",
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, env, os.Args[1:])
+}
+
+// Run executes one `flow` command line and returns its exit code.
+func Run(ctx context.Context, env Env, args []string) int {
+	cmd := NewRootCommand(env)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	var exit exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &exit):
+		return exit.code
+	default:
+		lang := usererr.LangFromEnv(env.Getenv)
+		fmt.Fprintln(env.Stderr, usererr.Format(err, lang))
+		var ue *usererr.Error
+		if errors.As(err, &ue) {
+			return ExitFailed
+		}
+		return ExitUsage
+	}
+}
+
+// NewRootCommand builds the `flow` command tree.
+func NewRootCommand(env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "flow",
+		Short: "Build FleetFlow services into container images inside Kubernetes",
+		Long: "flow builds the services of a FleetFlow stage into container images inside a Kubernetes cluster,\n" +
+			"with Kaniko and no Docker daemon, and pushes them to their registries.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.AddCommand(newBuildCommand(env), newVersionCommand(env))
+	return root
+}
+
+func newVersionCommand(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of flow",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(env.Stdout, "flow %s\n", version.Version)
+		},
+	}
+}
