@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/fleetconfig"
+	"github.com/fleetflow/flow-build/internal/imageref"
+)
+
+func TestObjectName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"shop-api", "shop-api"},
+		{"shop-prod-api", "shop-prod-api"},
+		{"Shop_API", ""}, // changed: gets a hash
+		{strings.Repeat("a", 80), ""},
+		{"--", ""},
+	} {
+		got := objectName(tc.in)
+		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+			t.Errorf("objectName(%q) = %q is no valid name: %v", tc.in, got, errs)
+		}
+		if tc.want != "" && got != tc.want {
+			t.Errorf("objectName(%q) = %q, want %q unchanged", tc.in, got, tc.want)
+		}
+		if tc.want == "" && got == tc.in {
+			t.Errorf("objectName(%q) kept an invalid name", tc.in)
+		}
+	}
+	if objectName("a_b") == objectName("a.b") {
+		t.Error("different services map to the same object name")
+	}
+}
+
+func TestHTTPSRemote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://github.com/org/repo.git", "https://github.com/org/repo.git"},
+		{"https://user:token@github.com/org/repo.git", "https://github.com/org/repo.git"},
+		{"git@github.com:org/repo.git", "https://github.com/org/repo.git"},
+		{"ssh://git@gitlab.example.com:2222/group/repo.git", "https://gitlab.example.com/group/repo.git"},
+		{"/srv/git/repo.git", ""},
+	} {
+		got, err := httpsRemote(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("httpsRemote(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("httpsRemote(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func testTarget() *target {
+	return &target{
+		build: fleetconfig.Build{
+			Service: "api", Target: "production", NoCache: true,
+			BuildArgs: []fleetconfig.BuildArg{{Name: "A", Value: "1"}},
+		},
+		push:       imageref.Target{Repository: "ghcr.io/org/shop-api", Tag: "v1.2.0", Registry: "ghcr.io"},
+		dockerfile: "services/api/Dockerfile",
+		bundleRef:  "ghcr.io/org/shop-api@sha256:" + strings.Repeat("a", 64),
+	}
+}
+
+func TestImageBuildFromTarget(t *testing.T) {
+	p := manifestParams{project: "shop", stage: "prod", namespace: "ci", runID: "r1", push: true, timeout: 10 * time.Minute, ttl: time.Hour}
+	ib := imageBuild(testTarget(), p)
+	if ib.Name != "" || !strings.HasPrefix(ib.GenerateName, "shop-api-") || ib.Labels[LabelRun] != "r1" {
+		t.Errorf("CLI-created build: name %q generateName %q labels %v", ib.Name, ib.GenerateName, ib.Labels)
+	}
+	if ib.Spec.Image != "ghcr.io/org/shop-api" || ib.Spec.Tags[0] != "v1.2.0" || !ib.Spec.Push ||
+		ib.Spec.Cache == nil || !ib.Spec.Cache.Disabled || ib.Spec.Timeout.Duration != 10*time.Minute ||
+		*ib.Spec.TTLSecondsAfterFinished != 3600 || ib.Spec.Source.Bundle == nil {
+		t.Errorf("spec = %+v", ib.Spec)
+	}
+	for k, v := range map[string]string{buildv1.LabelProject: "shop", buildv1.LabelStage: "prod", buildv1.LabelService: "api"} {
+		if ib.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, ib.Labels[k], v)
+		}
+	}
+
+	p.stableNames = true
+	stable := imageBuild(testTarget(), p)
+	if stable.Name != "shop-prod-api" || stable.GenerateName != "" || stable.Labels[LabelRun] != "" {
+		t.Errorf("rendered build: name %q generateName %q run label %q", stable.Name, stable.GenerateName, stable.Labels[LabelRun])
+	}
+}
+
+func TestRenderYAMLAndJSON(t *testing.T) {
+	p := manifestParams{project: "shop", stage: "prod", push: true, stableNames: true}
+	var y bytes.Buffer
+	if err := render(&y, "yaml", []*target{testTarget(), testTarget()}, p); err != nil {
+		t.Fatal(err)
+	}
+	out := y.String()
+	if strings.Count(out, "\n---\n") != 1 || strings.Contains(out, "status:") || strings.Contains(out, "creationTimestamp") {
+		t.Errorf("yaml output:\n%s", out)
+	}
+	if !strings.Contains(out, "kind: ImageBuild") || !strings.Contains(out, "apiVersion: build.fleetflow.dev/v1alpha1") {
+		t.Errorf("yaml output lacks the type:\n%s", out)
+	}
+	var j bytes.Buffer
+	if err := render(&j, "json", []*target{testTarget()}, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(j.String(), `"kind": "List"`) {
+		t.Errorf("json output is not a List:\n%s", j.String())
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"build"}, ExitUsage, "accepts between 1 and 2 arg"},
+		{[]string{"build", "-o", "xml", "prod"}, ExitUsage, "use yaml or json"},
+		{[]string{"build", "--source", "svn", "prod"}, ExitUsage, "use bundle or git"},
+		{[]string{"build", "--timeout", "1s", "prod"}, ExitUsage, "between 10s and 24h"},
+		{[]string{"build", "-f", "/nonexistent/fleet.kdl", "prod"}, ExitFailed, "/nonexistent/fleet.kdl"},
+	} {
+		var stdout, stderr bytes.Buffer
+		env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, WorkDir: t.TempDir()}
+		code := Run(context.Background(), env, tc.args)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("flow %v: exit %d (want %d), stderr %q (want %q)", tc.args, code, tc.code, stderr.String(), tc.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var stdout bytes.Buffer
+	if code := Run(context.Background(), Env{Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" }}, []string{"version"}); code != 0 || !strings.HasPrefix(stdout.String(), "flow ") {
+		t.Errorf("flow version: exit %d output %q", code, stdout.String())
+	}
+}
