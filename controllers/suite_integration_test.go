@@ -81,7 +81,7 @@ func requireEnvtest(t *testing.T) {
 // testEnv is one test's namespace and the manager restricted to it, so that tests run in parallel
 // without seeing each other's builds, and a test may stop and restart its manager.
 type testEnv struct {
-	t         *testing.T
+	t         testing.TB
 	ns        string
 	opts      manager.Options
 	stop      context.CancelFunc
@@ -175,7 +175,7 @@ func (e *testEnv) create(obj client.Object) {
 }
 
 // eventually polls cond until it returns true, failing the test with the last explanation after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
