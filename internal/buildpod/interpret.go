@@ -209,8 +209,12 @@ func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
 		line = fmt.Sprintf("exit code %d", t.ExitCode)
 	}
 	var hint string
+	reason := v1alpha1.ReasonSourceFetchFailed
 	switch {
 	case isAuth(line):
+		// The same Secret serves the bundle pull and the push: a refusal here is the credentials'
+		// fault, and the reason says so, whichever step met it first.
+		reason = v1alpha1.ReasonAuthenticationFailed
 		hint = "the registry refused access to the bundle: " + credentialFix(f, registryHost(bundle))
 	case manifestMissing(line):
 		hint = "the bundle is no longer in the registry (deleted or garbage-collected): run flow build again to upload it"
@@ -222,7 +226,7 @@ func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
 	if !strings.Contains(line, "source bundle") {
 		line = "fetching " + bundle + ": " + line
 	}
-	return failed(v1alpha1.ReasonSourceFetchFailed, clip(line, 600)+"; "+hint)
+	return failed(reason, clip(line, 600)+"; "+hint)
 }
 
 // waitingProblems are container waiting reasons that need a person: they are reported while the

@@ -180,7 +180,7 @@ func TestInterpretKanikoErrors(t *testing.T) {
 		{
 			name:     "base image missing",
 			exitCode: 1,
-			message: strings.Replace(buildPrelude, "base:latest", "doesnotexist:latest", -1) +
+			message: strings.ReplaceAll(buildPrelude, "base:latest", "doesnotexist:latest") +
 				`error building image: unable to complete operation after 0 attempts, last error: GET https://127.0.0.1:5443/v2/doesnotexist/manifests/latest: MANIFEST_UNKNOWN: manifest unknown; unknown tag=latest`,
 			reason:   v1alpha1.ReasonBaseImageNotFound,
 			contains: []string{"base image 127.0.0.1:5443/doesnotexist:latest does not exist", "MANIFEST_UNKNOWN", "FROM"},
@@ -639,7 +639,7 @@ func TestInterpretPodStates(t *testing.T) {
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: KanikoContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
 			},
 			done:     true,
-			reason:   v1alpha1.ReasonSourceFetchFailed,
+			reason:   v1alpha1.ReasonAuthenticationFailed,
 			contains: []string{testBundleRef, "refused access to the bundle", "Secret builds/regcred"},
 		},
 		{

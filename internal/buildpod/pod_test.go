@@ -487,3 +487,17 @@ func TestGoldenFilesAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestBadGitURLDoesNotLeakCredentials(t *testing.T) {
+	ib := &v1alpha1.ImageBuild{}
+	ib.Name, ib.Namespace, ib.Generation = "b", "ns", 1
+	ib.Spec.Image, ib.Spec.Tags, ib.Spec.Push = "ghcr.io/org/app", []string{"v1"}, true
+	ib.Spec.Source.Git = &v1alpha1.GitSource{URL: "https://user:s3cret-token@host:badport/x.git"}
+	_, err := Build(ib, 1, Options{ExecutorImage: DefaultExecutorImage, FetcherImage: "f:1"})
+	if err == nil {
+		t.Fatal("a malformed git URL was accepted")
+	}
+	if strings.Contains(err.Error(), "s3cret-token") {
+		t.Errorf("the error repeats the token: %v", err)
+	}
+}

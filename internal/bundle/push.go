@@ -147,7 +147,7 @@ func Fetch(ctx context.Context, ref, dest string, opts ...remote.Option) error {
 	opts = append(slices.Clone(opts), remote.WithContext(ctx))
 	img, err := remote.Image(d, opts...)
 	if err != nil {
-		return fmt.Errorf("bundle: fetching source bundle %s: %w", ref, err)
+		return fmt.Errorf("fetching source bundle %s: %w", ref, err)
 	}
 	layers, err := img.Layers()
 	if err != nil {

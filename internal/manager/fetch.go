@@ -39,7 +39,7 @@ func FetchSource(args []string) int {
 	// exactly as Kaniko does, so one Secret serves both containers.
 	err := bundle.Fetch(ctx, *image, *dest, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
 	if err != nil {
-		msg := fmt.Sprintf("fetching source bundle %s: %v", *image, err)
+		msg := err.Error() // names the bundle already
 		fmt.Fprintln(os.Stderr, msg)
 		_ = os.WriteFile(terminationLog, []byte(msg), 0o644)
 		return 1
