@@ -268,7 +268,8 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSourceFetchFailed: the source bundle could not be pulled or unpacked.
 	ReasonSourceFetchFailed = "SourceFetchFailed"
-	// ReasonAuthenticationFailed: the registry refused the credentials (pull of the base image, or push).
+	// ReasonAuthenticationFailed: the registry refused the credentials (pulling the source bundle or a
+	// base image, or pushing).
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	// ReasonBaseImageNotFound: a FROM image does not exist in its registry.
 	ReasonBaseImageNotFound = "BaseImageNotFound"
@@ -413,8 +414,4 @@ type ImageBuildList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ImageBuild `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&ImageBuild{}, &ImageBuildList{})
 }

@@ -9,6 +9,7 @@ package buildpod
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -308,7 +309,8 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 		// Kaniko clones over https unless told otherwise; an http:// URL must say so.
 		kaniko.Env = append(kaniko.Env, corev1.EnvVar{Name: "GIT_PULL_METHOD", Value: pullMethod})
 		// Relative: Kaniko resolves it against the cloned context (including the sub path).
-		contextArgs = append(gitArgs, "--dockerfile="+dockerfile(spec))
+		contextArgs = gitArgs
+		contextArgs = append(contextArgs, "--dockerfile="+dockerfile(spec))
 	}
 	kaniko.Args = kanikoArgs(spec, contextArgs, opts)
 	pod.Spec.Containers = []corev1.Container{kaniko}
@@ -363,7 +365,12 @@ func kanikoArgs(spec *v1alpha1.ImageBuildSpec, contextArgs []string, opts Option
 func gitContext(g *v1alpha1.GitSource) (args []string, pullMethod string, err error) {
 	u, err := url.Parse(g.URL)
 	if err != nil {
-		return nil, "", fmt.Errorf("spec.source.git.url %q is not a URL (%v): use an https URL such as https://github.com/org/repo.git", redactURL(g.URL), err)
+		// url.Error repeats the raw URL, credentials included; keep only its cause.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, "", fmt.Errorf("spec.source.git.url %q is not a URL (%w): use an https URL such as https://github.com/org/repo.git", redactURL(g.URL), err)
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":

@@ -125,12 +125,12 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 		return o.fail(err)
 	}
 	for _, w := range plan.Warnings {
-		fmt.Fprintf(o.env.Stderr, "warning: %s\n", w)
+		notef(o.env.Stderr, "warning: %s\n", w)
 	}
 	targets, errs := o.targets(plan)
 	if len(errs) > 0 {
 		for _, err := range errs {
-			fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+			notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
 		}
 		return exitError{ExitFailed}
 	}
@@ -169,12 +169,12 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 
 	keychain := registryauth.Keychain(o.env.Getenv)
 	if err := o.preflight(ctx, targets, keychain); err != nil {
-		fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+		notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
 		return exitError{ExitFailed}
 	}
 	if o.source == "bundle" {
 		if err := o.pushBundles(ctx, targets, keychain, out); err != nil {
-			fmt.Fprintln(o.env.Stderr, usererr.Format(err, lang))
+			notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
 			return exitError{ExitFailed}
 		}
 	}
@@ -187,15 +187,14 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 		return o.fail(err)
 	}
 	if !o.wait {
-		out.created(builds, cl.namespace, runID)
-		return nil
+		return out.created(builds, cl.namespace, runID)
 	}
 	return out.follow(ctx, cl, builds, targets, runID)
 }
 
 // fail prints err in the user's language and ends the command with exit status 1.
 func (o *buildOptions) fail(err error) error {
-	fmt.Fprintln(o.env.Stderr, usererr.Format(err, usererr.LangFromEnv(o.env.Getenv)))
+	notef(o.env.Stderr, "%s\n", usererr.Format(err, usererr.LangFromEnv(o.env.Getenv)))
 	return exitError{ExitFailed}
 }
 

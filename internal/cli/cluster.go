@@ -59,7 +59,7 @@ func (k *kubeFlags) connect(env Env) (*cluster, error) {
 		})
 		var err error
 		if cfg, err = loader.ClientConfig(); err != nil {
-			return nil, fmt.Errorf("no usable Kubernetes connection (%v): point flow at a cluster with --kubeconfig, --context or KUBECONFIG, as for kubectl", err)
+			return nil, fmt.Errorf("no usable Kubernetes connection (%w): point flow at a cluster with --kubeconfig, --context or KUBECONFIG, as for kubectl", err)
 		}
 		if ns == "" {
 			if ns, _, err = loader.Namespace(); err != nil {

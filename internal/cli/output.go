@@ -33,6 +33,12 @@ type output struct {
 	skipped []fleetconfig.Skipped
 }
 
+// notef writes a note or diagnostic to w, which is stderr. A failed write is deliberately ignored:
+// stderr is the last channel there is to report on, and the exit status carries the outcome anyway.
+func notef(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
+}
+
 func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
 	// With -o the manifests own stdout; everything else goes to stderr.
 	w := o.env.Stdout
@@ -54,7 +60,7 @@ func (out *output) nothingToBuild(plan *fleetconfig.Plan) {
 		out.printer.Add(progress.Service{Name: s.Service}).Skipped(s.Reason)
 	}
 	out.printer.Wait()
-	fmt.Fprintf(out.env.Stderr, "nothing to build: no service of stage %s has a Dockerfile\n", plan.Stage)
+	notef(out.env.Stderr, "nothing to build: no service of stage %s has a Dockerfile\n", plan.Stage)
 }
 
 func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took time.Duration) {
@@ -62,15 +68,20 @@ func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took 
 	if sent == 0 {
 		how = "already in the registry, nothing sent"
 	}
-	fmt.Fprintf(out.env.Stderr, "Uploaded the context of %s: %d files, %s (%s) in %s\n",
+	notef(out.env.Stderr, "Uploaded the context of %s: %d files, %s (%s) in %s\n",
 		t.build.Service, stats.Files, humanBytes(stats.Bytes), how, took.Round(10*time.Millisecond))
 }
 
-func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) {
+// created lists the new ImageBuilds on stdout, where scripts read them, so a failed write there is
+// an error; the hint on stderr is only a note.
+func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) error {
 	for _, ib := range builds {
-		fmt.Fprintf(out.env.Stdout, "imagebuild.build.fleetflow.dev/%s created\n", ib.Name)
+		if _, err := fmt.Fprintf(out.env.Stdout, "imagebuild.build.fleetflow.dev/%s created\n", ib.Name); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, LabelRun, runID)
+	notef(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, LabelRun, runID)
+	return nil
 }
 
 // buildState is what the follower knows of one build.
@@ -159,7 +170,7 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 			}
 		}
 		out.printer.Wait()
-		fmt.Fprintf(out.env.Stderr, "\nInterrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w\n",
+		notef(out.env.Stderr, "\nInterrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w\n",
 			cl.namespace, LabelRun, runID)
 		return exitError{ExitInterrupted}
 	}

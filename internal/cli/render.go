@@ -45,7 +45,9 @@ func render(w io.Writer, format string, targets []*target, p manifestParams) err
 			return err
 		}
 		if i > 0 {
-			fmt.Fprintln(w, "---")
+			if _, err := fmt.Fprintln(w, "---"); err != nil {
+				return err
+			}
 		}
 		if _, err := w.Write(out); err != nil {
 			return err

@@ -78,7 +78,7 @@ func Run(ctx context.Context, env Env, args []string) int {
 		return exit.code
 	default:
 		lang := usererr.LangFromEnv(env.Getenv)
-		fmt.Fprintln(env.Stderr, usererr.Format(err, lang))
+		notef(env.Stderr, "%s\n", usererr.Format(err, lang))
 		var ue *usererr.Error
 		if errors.As(err, &ue) {
 			return ExitFailed
@@ -109,8 +109,9 @@ func newVersionCommand(env Env) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version of flow",
 		Args:  cobra.NoArgs,
-		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(env.Stdout, "flow %s\n", version.Version)
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(env.Stdout, "flow %s\n", version.Version)
+			return err
 		},
 	}
 }

@@ -1,3 +1,5 @@
+// Package deps imports, for their side effects only, the modules the project is about to use, so
+// that go.mod keeps listing them while the code that needs them is written.
 package deps
 
 import (

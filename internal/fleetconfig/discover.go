@@ -91,7 +91,7 @@ func checkConfigFile(p, origin, fix string) (string, error) {
 	case os.IsNotExist(err):
 		return "", fmt.Errorf("%w: config file %s (%s) does not exist; %s", ErrConfigNotFound, p, origin, fix)
 	case err != nil:
-		return "", fmt.Errorf("%w: config file %s (%s): %v", ErrConfigNotFound, p, origin, err)
+		return "", fmt.Errorf("%w: config file %s (%s): %w", ErrConfigNotFound, p, origin, err)
 	case fi.IsDir():
 		return "", fmt.Errorf("%w: config file %s (%s) is a folder; name the .kdl file itself", ErrConfigNotFound, p, origin)
 	}

@@ -101,11 +101,11 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("%w: %v; pass an existing file with -f or fix %s", ErrConfigNotFound, err, EnvConfigPath)
+		return nil, fmt.Errorf("%w: %w; pass an existing file with -f or fix %s", ErrConfigNotFound, err, EnvConfigPath)
 	}
 	root, err := filepath.EvalSymlinks(ProjectRoot(abs))
 	if err != nil {
-		return nil, fmt.Errorf("%w: project root of %s: %v", ErrConfigNotFound, abs, err)
+		return nil, fmt.Errorf("%w: project root of %s: %w", ErrConfigNotFound, abs, err)
 	}
 	l := &loader{
 		getenv: getenv,
@@ -168,19 +168,20 @@ func (l *loader) loadFile(file string, chain []string) error {
 func readConfigFile(file string) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	defer f.Close()
+	// The file is only read, so Close cannot lose data; its error would tell nothing.
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &ConfigError{File: file, Msg: "not a regular file; a config file or include must name a .kdl file"}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %v", ErrInvalidConfig, file, err)
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrInvalidConfig, file, err)
 	}
 	if len(data) > maxConfigSize {
 		return nil, &ConfigError{File: file, Msg: fmt.Sprintf("larger than %d MiB; this is not a FleetFlow config", maxConfigSize>>20)}

@@ -448,8 +448,8 @@ func (n *normalizer) rawV2Hashes() int {
 // stringToken rewrites one string literal of any flavour starting at n.i.
 func (n *normalizer) stringToken() *lexError {
 	start := n.i
-	switch {
-	case n.in[n.i] == 'r':
+	switch n.in[n.i] {
+	case 'r':
 		hashes := n.rawV1Hashes()
 		end, err := n.rawEnd(n.i+1+hashes+1, hashes, start)
 		if err != nil {
@@ -457,7 +457,7 @@ func (n *normalizer) stringToken() *lexError {
 		}
 		n.copyTo(end)
 		return nil
-	case n.in[n.i] == '#':
+	case '#':
 		hashes := n.rawV2Hashes()
 		body := n.i + hashes
 		if strings.HasPrefix(string(n.in[body:min(body+3, len(n.in))]), `"""`) {
@@ -522,10 +522,10 @@ func (n *normalizer) quotedEnd(off int) (int, bool, *lexError) {
 	start, recode := off-1, false
 	for off < len(n.in) {
 		c := n.in[off]
-		switch {
-		case c == '"':
+		switch c {
+		case '"':
 			return off + 1, recode, nil
-		case c == '\\':
+		case '\\':
 			size, v2, err := n.escapeLen(off)
 			if err != nil {
 				return 0, false, err

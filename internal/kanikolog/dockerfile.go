@@ -171,7 +171,7 @@ func parseStages(dockerfile []byte) ([]stage, error) {
 			if in.keyword == "ARG" {
 				continue
 			}
-			return nil, fmt.Errorf("Dockerfile line %d: %s comes before the first FROM; only ARG may precede FROM, so start the Dockerfile with a FROM line", in.line, in.keyword)
+			return nil, fmt.Errorf("line %d of the Dockerfile: %s comes before the first FROM; only ARG may precede FROM, so start the Dockerfile with a FROM line", in.line, in.keyword)
 		}
 		cur := &stages[len(stages)-1]
 		switch in.keyword {
@@ -204,11 +204,11 @@ func fromStage(in instruction) (stage, error) {
 	case len(args) == 3 && strings.EqualFold(args[1], "AS"):
 		name := strings.ToLower(args[2])
 		if !validStageName.MatchString(name) {
-			return stage{}, fmt.Errorf("Dockerfile line %d: %q is not a valid stage name: it must start with a letter and contain only letters, digits, '-', '_' and '.'", in.line, args[2])
+			return stage{}, fmt.Errorf("line %d of the Dockerfile: %q is not a valid stage name: it must start with a letter and contain only letters, digits, '-', '_' and '.'", in.line, args[2])
 		}
 		return stage{base: args[0], name: name, line: in.line}, nil
 	}
-	return stage{}, fmt.Errorf("Dockerfile line %d: FROM needs an image and optionally \"AS <name>\" (FROM <image> [AS <name>]), got %q", in.line, strings.Join(in.args, " "))
+	return stage{}, fmt.Errorf("line %d of the Dockerfile: FROM needs an image and optionally \"AS <name>\" (FROM <image> [AS <name>]), got %q", in.line, strings.Join(in.args, " "))
 }
 
 // copyFrom returns the value of COPY's --from= flag, or "". BuildKit only accepts the --flag=value
@@ -259,12 +259,12 @@ func instructions(dockerfile []byte) ([]instruction, error) {
 			break // an ordinary comment, which ends the directives
 		}
 		if seen[key] {
-			return nil, fmt.Errorf("Dockerfile line %d: the parser directive %q appears twice; keep only one", i+1, key)
+			return nil, fmt.Errorf("line %d of the Dockerfile: the parser directive %q appears twice; keep only one", i+1, key)
 		}
 		seen[key] = true
 		if key == "escape" {
 			if m[2] != "\\" && m[2] != "`" {
-				return nil, fmt.Errorf("Dockerfile line %d: escape directive %q is invalid; use \\ or `", i+1, m[2])
+				return nil, fmt.Errorf("line %d of the Dockerfile: escape directive %q is invalid; use \\ or `", i+1, m[2])
 			}
 			escape = m[2][0]
 		}
@@ -298,11 +298,11 @@ func instructions(dockerfile []byte) ([]instruction, error) {
 		}
 		kw := strings.ToUpper(words[0])
 		if !knownInstructions[kw] {
-			return nil, fmt.Errorf("Dockerfile line %d: unknown instruction %q; use a Dockerfile instruction such as RUN, COPY or FROM", start+1, words[0])
+			return nil, fmt.Errorf("line %d of the Dockerfile: unknown instruction %q; use a Dockerfile instruction such as RUN, COPY or FROM", start+1, words[0])
 		}
 		args := words[1:]
 		if kw != "FROM" && len(args) == 0 {
-			return nil, fmt.Errorf("Dockerfile line %d: %s has no arguments; complete the instruction or remove the line", start+1, kw)
+			return nil, fmt.Errorf("line %d of the Dockerfile: %s has no arguments; complete the instruction or remove the line", start+1, kw)
 		}
 		in := instruction{keyword: kw, args: args, line: start + 1}
 		var err error
@@ -366,7 +366,7 @@ func skipHeredocs(lines []string, i int, kw string, args []string, line int) (in
 			}
 		}
 		if !terminated {
-			return i, fmt.Errorf("Dockerfile line %d: heredoc <<%s is never closed; add a line that holds only %s after its content", line, name, name)
+			return i, fmt.Errorf("line %d of the Dockerfile: heredoc <<%s is never closed; add a line that holds only %s after its content", line, name, name)
 		}
 	}
 	return i, nil

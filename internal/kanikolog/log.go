@@ -23,27 +23,28 @@ import (
 type Kind int
 
 const (
-	// Step: Kaniko started a Dockerfile instruction. Text is the instruction as written in the
+	// Step means Kaniko started a Dockerfile instruction. Text is the instruction as written in the
 	// Dockerfile (continuation lines joined; a heredoc shows only its first line), e.g.
 	// "RUN npm ci" or "COPY --from=builder /out /app". FROM is never a step: Kaniko announces a
 	// stage instead.
 	Step Kind = iota + 1
-	// Stage: Kaniko started building a stage. Index is the stage's position in the Dockerfile
+	// Stage means Kaniko started building a stage. Index is the stage's position in the Dockerfile
 	// (0-based) and Text its base image or base stage, e.g. "golang:1.22".
 	Stage
-	// Pushing: Kaniko started pushing the image; Text is the destination, e.g. "ghcr.io/org/app:v1".
-	// One event per --destination. Pushes of cache layers are not reported as Pushing.
+	// Pushing means Kaniko started pushing the image; Text is the destination, e.g.
+	// "ghcr.io/org/app:v1". One event per --destination. Pushes of cache layers are not reported
+	// as Pushing.
 	Pushing
-	// Pushed: a destination was pushed; Text is the reference by digest, "repo@sha256:…".
+	// Pushed means a destination was pushed; Text is the reference by digest, "repo@sha256:…".
 	Pushed
-	// CachePush: with --cache, Kaniko uploads the layer of a RUN to the cache repository while
-	// the build goes on; Text is the cache destination, "repo:<cache key>". The image push that
-	// follows it is not reported as Pushing or Pushed.
+	// CachePush means that, with --cache, Kaniko uploads the layer of a RUN to the cache repository
+	// while the build goes on; Text is the cache destination, "repo:<cache key>". The image push
+	// that follows it is not reported as Pushing or Pushed.
 	CachePush
-	// Warning: a WARN or ERRO record that does not end the build (Kaniko logs, for example,
+	// Warning is a WARN or ERRO record that does not end the build (Kaniko logs, for example,
 	// unreadable cache entries at error level and carries on). Text is the message.
 	Warning
-	// Error: the build failed. Text is Kaniko's message, e.g. "error building image: …", and is
+	// Error means the build failed. Text is Kaniko's message, e.g. "error building image: …", and is
 	// what a person should see: it names the failing step or registry.
 	Error
 )

@@ -355,10 +355,12 @@ func (p *Printer) Wait() {
 	if b.Len() == 0 {
 		return
 	}
+	// As in write, a failed write (a closed pipe) has nowhere better to be reported than the exit
+	// code the caller derives from the builds themselves.
 	if p.printed || p.live {
-		io.WriteString(p.out, "\n")
+		_, _ = io.WriteString(p.out, "\n")
 	}
-	io.WriteString(p.out, b.String())
+	_, _ = io.WriteString(p.out, b.String())
 }
 
 // summary is a task's closing line (several for a failure).

@@ -135,7 +135,9 @@ func CheckPush(ctx context.Context, repo string, kc authn.Keychain, opts ...Opti
 	if err != nil {
 		return fail(err)
 	}
-	defer resp.Body.Close()
+	// The body is only read, if at all, by CheckError; closing it releases the connection and its
+	// error would change nothing.
+	defer func() { _ = resp.Body.Close() }()
 	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusCreated); err != nil {
 		return fail(err)
 	}
@@ -144,7 +146,7 @@ func CheckPush(ctx context.Context, repo string, kc authn.Keychain, opts ...Opti
 	if loc, err := resp.Location(); err == nil {
 		if del, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil); err == nil {
 			if dresp, err := client.Do(del); err == nil {
-				dresp.Body.Close()
+				_ = dresp.Body.Close()
 			}
 		}
 	}
