@@ -86,7 +86,9 @@ func writeArchive(out, tag string, img v1.Image) error {
 	}
 	tmp := out + ".tmp"
 	if err := tarball.WriteToFile(tmp, t, img); err != nil {
-		os.Remove(tmp)
+		// Best effort: the write error is what the user needs, and a leftover .tmp is
+		// overwritten by the next run.
+		_ = os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
 	return os.Rename(tmp, out)

@@ -42,7 +42,7 @@ const groupFile = "root:x:0:\nnonroot:x:65532:\nnobody:x:65534:\n"
 // Dockerfiles build FROM.
 func busyboxImage(busybox string, applets []string) (v1.Image, error) {
 	b := newLayer()
-	if err := b.addHostFile("bin/busybox", busybox, 0o755); err != nil {
+	if err := b.addHostFile("bin/busybox", busybox); err != nil {
 		return nil, err
 	}
 	for _, a := range applets {
@@ -54,7 +54,7 @@ func busyboxImage(busybox string, applets []string) (v1.Image, error) {
 		name string
 		data string
 	}{{"etc/passwd", passwdFile}, {"etc/group", groupFile}} {
-		if err := b.addFile(f.name, 0o644, []byte(f.data)); err != nil {
+		if err := b.addFile(f.name, []byte(f.data)); err != nil {
 			return nil, err
 		}
 	}
@@ -96,14 +96,14 @@ func binaryImage(o binaryOptions) (v1.Image, error) {
 		return nil, fmt.Errorf("--path %q must be an absolute path inside the image, e.g. /manager", o.Path)
 	}
 	b := newLayer()
-	if err := b.addHostFile(o.Path, o.Bin, 0o755); err != nil {
+	if err := b.addHostFile(o.Path, o.Bin); err != nil {
 		return nil, err
 	}
 	if !o.Minimal {
-		if err := b.addFile("etc/passwd", 0o644, []byte(passwdFile)); err != nil {
+		if err := b.addFile("etc/passwd", []byte(passwdFile)); err != nil {
 			return nil, err
 		}
-		if err := b.addFile("etc/group", 0o644, []byte(groupFile)); err != nil {
+		if err := b.addFile("etc/group", []byte(groupFile)); err != nil {
 			return nil, err
 		}
 		if err := b.addDir("tmp", 0o777|os.ModeSticky); err != nil {
@@ -118,7 +118,7 @@ func binaryImage(o binaryOptions) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.addFile("etc/ssl/certs/ca-certificates.crt", 0o644, bundle); err != nil {
+		if err := b.addFile("etc/ssl/certs/ca-certificates.crt", bundle); err != nil {
 			return nil, err
 		}
 	}
@@ -183,10 +183,10 @@ func kanikoImage(executor string, caFiles []string) (v1.Image, error) {
 	b := newLayer()
 	steps := []func() error{
 		func() error { return b.addDir("kaniko", 0o777) },
-		func() error { return b.addHostFile("kaniko/executor", executor, 0o755) },
-		func() error { return b.addFile("kaniko/ssl/certs/ca-certificates.crt", 0o644, bundle) },
+		func() error { return b.addHostFile("kaniko/executor", executor) },
+		func() error { return b.addFile("kaniko/ssl/certs/ca-certificates.crt", bundle) },
 		func() error { return b.addDir("kaniko/.docker", 0o755) },
-		func() error { return b.addFile("etc/nsswitch.conf", 0o644, []byte(nsswitchConf)) },
+		func() error { return b.addFile("etc/nsswitch.conf", []byte(nsswitchConf)) },
 		func() error { return b.addDir("workspace", 0o755) },
 	}
 	for _, step := range steps {

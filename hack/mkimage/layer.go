@@ -76,13 +76,17 @@ func (b *layerBuilder) addDir(name string, perm fs.FileMode) error {
 	return b.put(name, &entry{mode: fs.ModeDir | permBits(perm)})
 }
 
-func (b *layerBuilder) addFile(name string, perm fs.FileMode, data []byte) error {
-	return b.put(name, &entry{mode: permBits(perm), data: data, size: int64(len(data))})
+// addFile adds data at name as a world-readable (0644) file: every generated file (passwd,
+// CA bundles, configuration) is meant to be read by whatever user the image runs as.
+func (b *layerBuilder) addFile(name string, data []byte) error {
+	return b.put(name, &entry{mode: 0o644, data: data, size: int64(len(data))})
 }
 
-// addHostFile adds the host file src at name. Its contents are streamed when the layer is
-// written, so large binaries (the Kaniko executor is ~56 MB) are never held in memory.
-func (b *layerBuilder) addHostFile(name, src string, perm fs.FileMode) error {
+// addHostFile adds the host file src at name as an executable (0755): it is always the
+// program the image exists to run, whatever mode the host file has. Its contents are
+// streamed when the layer is written, so large binaries (the Kaniko executor is ~56 MB) are
+// never held in memory.
+func (b *layerBuilder) addHostFile(name, src string) error {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", src, err)
@@ -90,7 +94,7 @@ func (b *layerBuilder) addHostFile(name, src string, perm fs.FileMode) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
-	return b.put(name, &entry{mode: permBits(perm), src: src, size: fi.Size()})
+	return b.put(name, &entry{mode: 0o755, src: src, size: fi.Size()})
 }
 
 func (b *layerBuilder) addSymlink(name, target string) error {
@@ -219,7 +223,8 @@ func copyFile(w io.Writer, src string, size int64) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	// Read-only: Close cannot lose data, and a short read is caught by the size check below.
+	defer func() { _ = f.Close() }()
 	n, err := io.Copy(w, io.LimitReader(f, size))
 	if err != nil {
 		return err

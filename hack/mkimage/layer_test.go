@@ -89,7 +89,11 @@ func layerTar(t *testing.T, l v1.Layer) ([]string, map[string]tarEntry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() {
+		if err := rc.Close(); err != nil {
+			t.Errorf("closing the uncompressed layer: %v", err)
+		}
+	}()
 	return readTar(t, rc)
 }
 
@@ -100,8 +104,8 @@ func TestLayerBuilderWritesSortedRootOwnedEntries(t *testing.T) {
 	}
 	b := newLayer()
 	for _, err := range []error{
-		b.addHostFile("/kaniko/executor", host, 0o755),
-		b.addFile("etc/passwd", 0o644, []byte("root:x:0:0::/root:/bin/sh\n")),
+		b.addHostFile("/kaniko/executor", host),
+		b.addFile("etc/passwd", []byte("root:x:0:0::/root:/bin/sh\n")),
 		b.addSymlink("bin/sh", "busybox"),
 		b.addDir("tmp", 0o777|fs.ModeSticky),
 		b.addDir("kaniko", 0o777),
@@ -137,10 +141,10 @@ func TestLayerBuilderWritesSortedRootOwnedEntries(t *testing.T) {
 
 func TestLayerBuilderRefusesFileAsParent(t *testing.T) {
 	b := newLayer()
-	if err := b.addFile("etc", 0o644, []byte("x")); err != nil {
+	if err := b.addFile("etc", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.addFile("etc/passwd", 0o644, []byte("y")); err != nil {
+	if err := b.addFile("etc/passwd", []byte("y")); err != nil {
 		t.Fatal(err)
 	}
 	_, err := b.layer()

@@ -58,22 +58,33 @@ var commands = map[string]command{
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: mkimage COMMAND [flags]   (mkimage COMMAND -h lists a command's flags)")
-	fmt.Fprintln(w, "\ncommands:")
+	var b strings.Builder
+	b.WriteString("usage: mkimage COMMAND [flags]   (mkimage COMMAND -h lists a command's flags)\n")
+	b.WriteString("\ncommands:\n")
 	for _, n := range []string{"rootfs", "busybox", "pause", "kaniko", "binary", "push", "htpasswd", "dockerconfig", "ca", "cert", "keypair"} {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+		fmt.Fprintf(&b, "  %-13s %s\n", n, commands[n].summary)
 	}
+	// The help goes to stderr; if even that cannot be written there is nowhere left to say so,
+	// and the caller's exit status already tells a script that the command line was wrong.
+	_, _ = io.WriteString(w, b.String())
 }
 
 func main() {
+	os.Exit(runMain())
+}
+
+// runMain runs the command line and returns the process exit status. It is separate from
+// main so that its deferred cleanup (the signal handler) runs before os.Exit.
+func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "mkimage:", err)
 		}
-		os.Exit(2)
+		return 2
 	}
+	return 0
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -142,8 +153,9 @@ func write(stdout io.Writer, out, tag string, img v1.Image) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s %s %s\n", out, tag, d)
-	return nil
+	// The scripts read this line; if it cannot be written the command has not done its job.
+	_, err = fmt.Fprintf(stdout, "%s %s %s\n", out, tag, d)
+	return err
 }
 
 func runRootfs(_ context.Context, args []string, stdout io.Writer) error {
@@ -277,8 +289,9 @@ func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, d)
-	return nil
+	// The digest is the command's result; a caller that cannot receive it must see a failure.
+	_, err = fmt.Fprintln(stdout, d)
+	return err
 }
 
 func runHtpasswd(_ context.Context, args []string, _ io.Writer) error {

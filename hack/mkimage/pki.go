@@ -185,13 +185,15 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	// Best-effort cleanup of the temporary file on failure; after the rename it no longer
+	// exists and Remove fails harmlessly.
+	defer func() { _ = os.Remove(f.Name()) }()
 	if err := f.Chmod(perm); err != nil {
-		f.Close()
+		_ = f.Close() // the Chmod error is the one to report; the file is removed anyway
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close() // the Write error is the one to report; the file is removed anyway
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -126,7 +126,7 @@ func TestE2E_WrongCredentials(t *testing.T) {
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "stale-regcred", Namespace: ns},
 			Type:       corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: mustRead(t, filepath.Join(dockerConfig(t, "stale-password"), "config.json"))},
+			Data:       map[string][]byte{corev1.DockerConfigJsonKey: mustRead(t, filepath.Join(dockerConfig(t, "stale-password"), "config.json"))},
 		}
 		if err := k8s.Create(context.Background(), secret); err != nil {
 			t.Fatal(err)
