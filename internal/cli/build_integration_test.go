@@ -396,3 +396,39 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
+	f := newFixture(t)
+	// No controller: the builds stay pending until flow is interrupted.
+	var stdout, stderr bytes.Buffer
+	env := Env{
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Getenv:     func(k string) string { return f.env[k] },
+		WorkDir:    filepath.Join(envtestutil.RepoRoot(), "examples", "shop"),
+		Transport:  f.reg.Transport(),
+		RESTConfig: restCfg,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Interrupt once the builds exist, as a person pressing Ctrl-C would.
+		for ctx.Err() == nil {
+			if len(f.builds()) == 1 {
+				time.Sleep(200 * time.Millisecond)
+				cancel()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	code := Run(ctx, env, []string{"build", "--push", "-s", "web", "prod", "-n", f.ns})
+	cancel()
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "the builds go on in the cluster") || !strings.Contains(stderr.String(), "kubectl get imagebuilds -n "+f.ns+" -l "+LabelRun+"=") {
+		t.Errorf("stderr does not say how to follow the builds:\n%s", stderr.String())
+	}
+	if n := len(f.builds()); n != 1 {
+		t.Errorf("%d ImageBuilds after the interrupt, want the 1 created, left running", n)
+	}
+}
