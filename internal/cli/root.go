@@ -35,7 +35,7 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	WorkDir        string
-	// Live enables live progress bars; Main sets it when stderr is a terminal.
+	// Live enables live progress bars; Main sets it when stdout is a sized terminal.
 	Live bool
 	// Transport carries registry traffic; nil means go-containerregistry's default.
 	Transport http.RoundTripper
@@ -58,11 +58,22 @@ func Main() int {
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, WorkDir: wd,
-		Live: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" && os.Getenv("CI") == "",
+		Live: liveTerminal(os.Stdout),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, env, os.Args[1:])
+}
+
+// liveTerminal reports whether f can show live progress bars: a terminal with a known size (a
+// pseudo-terminal without one, as some CI runners allocate, would swallow every bar), not "dumb",
+// and not a CI job, whose log wants plain lines.
+func liveTerminal(f *os.File) bool {
+	if !term.IsTerminal(int(f.Fd())) || os.Getenv("TERM") == "dumb" || os.Getenv("CI") != "" {
+		return false
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && w > 0
 }
 
 // Run executes one `flow` command line and returns its exit code.

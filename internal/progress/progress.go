@@ -234,6 +234,7 @@ func (t *Task) Building(done, total int, step string) {
 	step = shorten(oneLine(step), 72)
 	pct := percent(done, total)
 	if p.live {
+		p.liveHeader(t, phaseBuilding)
 		t.show(step, pct)
 		return
 	}
@@ -253,6 +254,8 @@ func (t *Task) Pushing(done, total int) {
 	}
 	pct := percent(done, total)
 	if p.live {
+		p.liveHeader(t, phaseBuilding)
+		p.liveHeader(t, phasePushing)
 		t.phase = phasePushing
 		t.show("", pct)
 		return
@@ -445,6 +448,22 @@ func (p *Printer) buildHeader(t *Task) {
 // one write so that no other service's line can come between them. A blank line separates it
 // from a block of the other kind, as in the spec's samples.
 func (p *Printer) header(t *Task, ph phase) {
+	p.write(p.headerText(t, ph))
+}
+
+// liveHeader prints the same block above the live bars, so that a terminal shows the spec's
+// Building/Pushing blocks too, with the bars below them. Called with p.mu held.
+func (p *Printer) liveHeader(t *Task, ph phase) {
+	if (ph == phaseBuilding && t.header[0]) || (ph == phasePushing && t.header[1]) {
+		return
+	}
+	p.printed = true
+	// Written through mpb, which keeps the bars below what it prints.
+	_, _ = p.progress.Write([]byte(p.headerText(t, ph)))
+}
+
+// headerText is the block of header, and marks it printed. Called with p.mu held.
+func (p *Printer) headerText(t *Task, ph phase) string {
 	var b strings.Builder
 	if p.printed && p.lastSection != ph {
 		b.WriteString("\n")
@@ -470,7 +489,7 @@ func (p *Printer) header(t *Task, ph phase) {
 		}
 	}
 	p.lastSection = ph
-	p.write(b.String())
+	return b.String()
 }
 
 // advance prints a progress line when pct (-1: unknown) enters a new quarter.
