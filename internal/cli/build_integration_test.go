@@ -85,17 +85,22 @@ func newFixture(t *testing.T) *fixture {
 	}}
 }
 
-// flow runs the CLI in the example project and returns its exit code and output.
-func (f *fixture) flow(args ...string) (int, string, string) {
-	f.t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := Env{
-		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+// cliEnv is the CLI's environment in the example project, talking to this fixture's registry and API server.
+func (f *fixture) cliEnv(stdout, stderr *bytes.Buffer) Env {
+	return Env{
+		Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr,
 		Getenv:     func(k string) string { return f.env[k] },
 		WorkDir:    filepath.Join(envtestutil.RepoRoot(), "examples", "shop"),
 		Transport:  f.reg.Transport(),
 		RESTConfig: restCfg,
 	}
+}
+
+// flow runs the CLI in the example project and returns its exit code and output.
+func (f *fixture) flow(args ...string) (int, string, string) {
+	f.t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	code := Run(ctx, env, append(args, "-n", f.ns))
@@ -401,13 +406,7 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 	f := newFixture(t)
 	// No controller: the builds stay pending until flow is interrupted.
 	var stdout, stderr bytes.Buffer
-	env := Env{
-		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-		Getenv:     func(k string) string { return f.env[k] },
-		WorkDir:    filepath.Join(envtestutil.RepoRoot(), "examples", "shop"),
-		Transport:  f.reg.Transport(),
-		RESTConfig: restCfg,
-	}
+	env := f.cliEnv(&stdout, &stderr)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// Interrupt once the builds exist, as a person pressing Ctrl-C would.
