@@ -205,8 +205,14 @@ func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 	var errs []error
 	if o.tag != "" {
 		if err := imageref.ValidateTag(o.tag); err != nil {
-			errs = append(errs, err)
-			return nil, errs
+			// One block for the one bad flag, naming every image it would have tagged.
+			var repos []string
+			for _, b := range plan.Builds {
+				if ref, perr := imageref.Parse(b.Image); perr == nil {
+					repos = append(repos, ref.Repository)
+				}
+			}
+			return nil, []error{usererr.InvalidTag(strings.Join(repos, ", "), o.tag)}
 		}
 	}
 	for _, b := range plan.Builds {
