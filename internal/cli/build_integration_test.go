@@ -431,3 +431,19 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 		t.Errorf("%d ImageBuilds after the interrupt, want the 1 created, left running", n)
 	}
 }
+
+func TestIntegration_WithoutPushBuildsOnly(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(succeed)
+	defer stop()
+	code, stdout, stderr := f.flow("build", "-s", "web", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stdout, "Pushing") || !strings.Contains(stdout, "built, not pushed") {
+		t.Errorf("a build without --push claims a push or does not say it was not pushed:\n%s", stdout)
+	}
+	if b := f.builds(); len(b) != 1 || b[0].Spec.Push {
+		t.Errorf("want one ImageBuild with push false, got %d", len(b))
+	}
+}

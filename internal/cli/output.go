@@ -29,6 +29,7 @@ import (
 // printer, and notes (uploads, hints) on stderr.
 type output struct {
 	env     Env
+	push    bool
 	printer *progress.Printer
 	skipped []fleetconfig.Skipped
 }
@@ -46,7 +47,8 @@ func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
 		w = o.env.Stderr
 	}
 	return &output{
-		env: o.env,
+		env:  o.env,
+		push: o.push,
 		printer: progress.New(progress.Options{
 			Out: w, Live: o.env.Live && o.output == "", Color: o.env.Live,
 			LookupEnv: func(k string) (string, bool) { v := o.env.Getenv(k); return v, v != "" },
@@ -135,7 +137,13 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		case buildv1.PhaseSucceeded:
 			s.done = true
 			remaining--
-			if o := ib.Status.Output; o != nil {
+			switch o := ib.Status.Output; {
+			case o == nil:
+				s.task.Succeeded("", "")
+			case !out.push:
+				// Built and discarded: no Pushing block, and no digest that names nothing in a registry.
+				s.task.Succeeded(o.Image+" built, not pushed (add --push to push it)", "")
+			default:
 				s.task.Pushing(1, 1)
 				s.task.Succeeded(o.Image, o.Digest)
 			}
