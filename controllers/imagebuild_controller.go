@@ -267,9 +267,11 @@ func (r *ImageBuildReconciler) finish(ib *buildv1.ImageBuild, phase buildv1.Buil
 	now := metav1.NewTime(r.now())
 	ib.Status.CompletionTime = &now
 	if phase == buildv1.PhaseSucceeded {
-		ib.Status.Output = output(ib, digest)
-		setSucceeded(ib, fmt.Sprintf("pushed %s", ib.Status.Output.ImageRef))
-		if !ib.Spec.Push {
+		if ib.Spec.Push {
+			ib.Status.Output = output(ib, digest)
+			setSucceeded(ib, fmt.Sprintf("pushed %s", ib.Status.Output.ImageRef))
+		} else {
+			// Nothing reached a registry, so there is no output a deployment could use.
 			setSucceeded(ib, fmt.Sprintf("built %s (not pushed: spec.push is false)", ib.Spec.Image))
 		}
 	} else {

@@ -503,3 +503,22 @@ func podNames(pods []corev1.Pod) []string {
 	}
 	return names
 }
+
+func TestIntegration_BuildWithoutPushHasNoOutput(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	e.create(e.build("nopush", func(ib *buildv1.ImageBuild) { ib.Spec.Push = false }))
+	ib := e.waitPhase("nopush", buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+	pod := e.waitPod(ib.Status.PodName)
+	if !slices.Contains(pod.Spec.Containers[0].Args, "--no-push") {
+		t.Errorf("kaniko args %v lack --no-push", pod.Spec.Containers[0].Args)
+	}
+	kubelet{t}.kanikoExited(pod, 0, digest, "Completed")
+	ib = e.waitPhase("nopush", buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
+	if ib.Status.Output != nil {
+		t.Errorf("a build that pushed nothing reports an output: %+v", ib.Status.Output)
+	}
+	if !strings.Contains(readyCondition(ib).Message, "not pushed") {
+		t.Errorf("Ready message %q does not say the image was not pushed", readyCondition(ib).Message)
+	}
+}

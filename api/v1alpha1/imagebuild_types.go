@@ -330,7 +330,7 @@ type ImageBuildStatus struct {
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 
-	// output describes the pushed image. Set only on success.
+	// output describes the pushed image. Set only when a build with spec.push succeeded.
 	//
 	// +optional
 	Output *BuildOutput `json:"output,omitempty"`

@@ -138,11 +138,11 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 			s.done = true
 			remaining--
 			switch o := ib.Status.Output; {
-			case o == nil:
-				s.task.Succeeded("", "")
 			case !out.push:
 				// Built and discarded: no Pushing block, and no digest that names nothing in a registry.
-				s.task.Succeeded(o.Image+" built, not pushed (add --push to push it)", "")
+				s.task.Succeeded(s.target.push.Image()+" built, not pushed (add --push to push it)", "")
+			case o == nil:
+				s.task.Succeeded("", "")
 			default:
 				s.task.Pushing(1, 1)
 				s.task.Succeeded(o.Image, o.Digest)
