@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -23,35 +22,19 @@ import (
 	"github.com/fleetflow/flow-build/internal/buildpod"
 	"github.com/fleetflow/flow-build/internal/manager"
 	"github.com/fleetflow/flow-build/internal/testing/envtestutil"
+	"github.com/fleetflow/flow-build/internal/testing/syncbuf"
 )
 
 // The integration tier: the real manager, in-process, against a real kube-apiserver and etcd.
 // Nothing plays the kubelet except the tests, and only by writing pod status.
 
 var (
-	restCfg   *rest.Config
-	k8s       client.Client
-	logBuffer syncBuffer
+	restCfg *rest.Config
+	k8s     client.Client
+	// logBuffer collects every log line of every manager in this process, so that a test can prove
+	// no secret ever reaches the logs.
+	logBuffer syncbuf.Buffer
 )
-
-// syncBuffer collects every log line of every manager in this process, so that a test can prove no
-// secret ever reaches the logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestMain(m *testing.M) {
 	env, cfg, ok := envtestutil.Start(m)

@@ -1,30 +1,13 @@
 package progress
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetflow/flow-build/internal/testing/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer that mpb's goroutine and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitOrFail runs p.Wait and fails the test if it does not return: a bar left running would
 // hang the CLI.
@@ -40,7 +23,7 @@ func waitOrFail(t *testing.T, p *Printer) {
 }
 
 func TestLive(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := New(Options{Out: &out, Live: true, Width: 100, LookupEnv: noEnv})
 	a, w, s := p.Add(api), p.Add(worker), p.Add(Service{Name: "db"})
 	s.Skipped("no Dockerfile")
@@ -103,7 +86,7 @@ func TestLiveColor(t *testing.T) {
 		{"NO_COLOR", func(k string) (string, bool) { return "1", k == "NO_COLOR" }, "\n✓ api: ghcr.io/org/myapp:v1.2.0\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			p := New(Options{Out: &out, Live: true, Color: true, Width: 80, LookupEnv: tt.env})
 			p.Add(api).Succeeded("", "")
 			waitOrFail(t, p)
