@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/logs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
@@ -41,6 +43,7 @@ type buildOptions struct {
 	output     string
 	source     string
 	bundleRepo string
+	verbose    bool
 	kube       kubeFlags
 }
 
@@ -90,6 +93,7 @@ Tags: --tag beats the tag written in the service's image, which beats "latest".`
 	f.StringVarP(&o.output, "output", "o", "", "print the ImageBuild manifests as yaml or json for GitOps and create nothing in the cluster")
 	f.StringVar(&o.source, "source", "bundle", "how the cluster gets the build context: bundle (pack and push it) or git (the checkout's remote and HEAD commit)")
 	f.StringVar(&o.bundleRepo, "bundle-repository", "", "repository for source bundles (default: each image's own repository)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "print what flow resolves and every registry request (credentials are never printed)")
 	o.kube.bind(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions([]string{"bundle", "git"}, cobra.ShellCompDirectiveNoFileComp))
@@ -112,10 +116,19 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	}
 
 	lang := usererr.LangFromEnv(o.env.Getenv)
+	if o.verbose {
+		// go-containerregistry logs each request with Authorization headers and token bodies
+		// replaced by "<redacted>".
+		logs.Debug.SetOutput(o.env.Stderr)
+		logs.Debug.SetPrefix("registry: ")
+		logs.Debug.SetFlags(0)
+		defer logs.Debug.SetOutput(io.Discard)
+	}
 	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
 	if err != nil {
 		return o.fail(err)
 	}
+	o.debugf("config: %s", path)
 	conf, err := fleetconfig.Load(path, o.env.Getenv)
 	if err != nil {
 		return o.fail(err)
@@ -133,6 +146,14 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 			notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
 		}
 		return exitError{ExitFailed}
+	}
+	for _, t := range targets {
+		names := make([]string, 0, len(t.build.BuildArgs))
+		for _, a := range t.build.BuildArgs {
+			names = append(names, a.Name)
+		}
+		o.debugf("%s: image %s, Dockerfile %s, context %s, target %q, build args %v (values not shown)",
+			t.build.Service, t.push.Image(), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, names)
 	}
 	out := newOutput(o, plan)
 	if len(targets) == 0 {
@@ -186,10 +207,24 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return o.fail(err)
 	}
+	for _, ib := range builds {
+		secret := "none"
+		if ib.Spec.PushSecretRef != nil {
+			secret = ib.Spec.PushSecretRef.Name
+		}
+		o.debugf("created ImageBuild %s/%s (push Secret: %s)", ib.Namespace, ib.Name, secret)
+	}
 	if !o.wait {
 		return out.created(builds, cl.namespace, runID)
 	}
 	return out.follow(ctx, cl, builds, targets, runID)
+}
+
+// debugf prints a note with -v.
+func (o *buildOptions) debugf(format string, args ...any) {
+	if o.verbose {
+		notef(o.env.Stderr, "flow: "+format+"\n", args...)
+	}
 }
 
 // fail prints err in the user's language and ends the command with exit status 1.
@@ -286,6 +321,7 @@ func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc au
 			return usererr.PushFailed(t.bundleRepo, fmt.Sprintf("uploading the build context of %s: %v", t.build.Service, err))
 		}
 		t.bundleRef = ref
+		o.debugf("%s: source bundle %s", t.build.Service, ref)
 		out.uploaded(t, stats, uploaded, time.Since(start))
 		return nil
 	})

@@ -447,3 +447,22 @@ func TestIntegration_WithoutPushBuildsOnly(t *testing.T) {
 		t.Errorf("want one ImageBuild with push false, got %d", len(b))
 	}
 }
+
+func TestIntegration_VerboseNeverPrintsCredentials(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(succeed)
+	defer stop()
+	code, stdout, stderr := f.flow("build", "--push", "-v", "-s", "api", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"flow: config: ", "flow: api: image ", "registry: --> ", "flow: created ImageBuild "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-v output lacks %q:\n%s", want, stderr)
+		}
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(registryUser + ":" + canary))
+	if all := stdout + stderr; strings.Contains(all, canary) || strings.Contains(all, basic) {
+		t.Error("-v printed the registry password")
+	}
+}
