@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 )
 
@@ -50,8 +48,8 @@ func TestBench_OperatorOverhead(t *testing.T) {
 		fmt.Sprintf("walls %v, kaniko %v", walls, kanikos))
 }
 
-// kanikoRunTime is how long the Kaniko container of the build with this tag ran, from the precise
-// timestamps the executor writes at its first and last log line.
+// kanikoRunTime is how long the Kaniko container of the build with this tag ran, from the
+// timestamps of its first and last log line (container status times have one-second resolution).
 func kanikoRunTime(t *testing.T, ns, tag string) time.Duration {
 	t.Helper()
 	for _, ib := range builds(t, ns) {
@@ -59,38 +57,14 @@ func kanikoRunTime(t *testing.T, ns, tag string) time.Duration {
 			continue
 		}
 		for _, p := range buildPods(t, ns) {
-			if p.Name != ib.Status.PodName {
-				continue
+			if p.Name == ib.Status.PodName {
+				w := logWindow(t, ns, p)
+				return w[1].Sub(w[0])
 			}
-			w := kanikoWindow(p)
-			// Container timestamps have a resolution of one second; the log is finer.
-			if d, ok := logSpan(t, ns, p.Name); ok {
-				return d
-			}
-			return w[1].Sub(w[0])
 		}
 	}
 	t.Fatalf("no finished build pod for tag %s", tag)
 	return 0
-}
-
-// logSpan reads Kaniko's log with timestamps and returns the time from its first to its last line.
-func logSpan(t *testing.T, ns, pod string) (time.Duration, bool) {
-	t.Helper()
-	raw, err := clientset.CoreV1().Pods(ns).GetLogs(pod, timestampedKaniko()).DoRaw(t.Context())
-	if err != nil {
-		return 0, false
-	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	if len(lines) < 2 {
-		return 0, false
-	}
-	first, err1 := time.Parse(time.RFC3339Nano, strings.Fields(lines[0])[0])
-	last, err2 := time.Parse(time.RFC3339Nano, strings.Fields(lines[len(lines)-1])[0])
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return last.Sub(first), true
 }
 
 // TestBench_UnchangedRerun: the second identical run uploads no context bytes; its wall time is
@@ -166,8 +140,4 @@ func report(t *testing.T, what string, d time.Duration, detail string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func timestampedKaniko() *corev1.PodLogOptions {
-	return &corev1.PodLogOptions{Container: "kaniko", Timestamps: true}
 }

@@ -56,10 +56,10 @@ func TestE2E_PushExampleProdStage(t *testing.T) {
 	overlap := false
 	for i := range pods {
 		for j := i + 1; j < len(pods); j++ {
-			// Container timestamps have one-second resolution and a trivial build can start and
-			// end within the same second, so touching windows count as overlapping.
-			a, b := kanikoWindow(pods[i]), kanikoWindow(pods[j])
-			if !a[0].After(b[1]) && !b[0].After(a[1]) {
+			// Kaniko's own log timestamps: container status times have one-second resolution, and a
+			// trivial build takes less than that.
+			a, b := logWindow(t, ns, pods[i]), logWindow(t, ns, pods[j])
+			if a[0].Before(b[1]) && b[0].Before(a[1]) {
 				overlap = true
 			}
 		}
@@ -97,6 +97,22 @@ func kanikoWindow(p corev1.Pod) [2]time.Time {
 		}
 	}
 	return [2]time.Time{}
+}
+
+// logWindow is when Kaniko logged its first and its last line.
+func logWindow(t *testing.T, ns string, p corev1.Pod) [2]time.Time {
+	t.Helper()
+	raw, err := clientset.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: "kaniko", Timestamps: true}).DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("logs of %s: %v", p.Name, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	first, err1 := time.Parse(time.RFC3339Nano, strings.Fields(lines[0])[0])
+	last, err2 := time.Parse(time.RFC3339Nano, strings.Fields(lines[len(lines)-1])[0])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("log of %s has no timestamps: %v %v", p.Name, err1, err2)
+	}
+	return [2]time.Time{first, last}
 }
 
 func windows(pods []corev1.Pod) []string {
