@@ -229,7 +229,10 @@ func TestE2E_RegistryStoppedMidPush(t *testing.T) {
 	}
 	waitBuild(t, ns, 2*time.Minute, "Kaniko to run the RUN step", func(ib *buildv1.ImageBuild) bool {
 		for _, p := range buildPods(t, ns) {
-			if p.Status.Phase == corev1.PodRunning && strings.Contains(kanikoLog(t, ns, p.Name), "RUN sleep 10") {
+			// "Running: [...]" is logged once the RUN's process starts, after the base image was
+			// pulled; "RUN sleep 10" alone also appears in "Unpacking rootfs as cmd RUN sleep 10
+			// requires it", before that pull.
+			if p.Status.Phase == corev1.PodRunning && strings.Contains(kanikoLog(t, ns, p.Name), "Running: [/bin/sh -c sleep 10") {
 				return true
 			}
 		}
