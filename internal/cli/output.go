@@ -32,6 +32,8 @@ type output struct {
 	push    bool
 	printer *progress.Printer
 	skipped []fleetconfig.Skipped
+
+	notes sync.Mutex // uploads finish on parallel goroutines; their lines must not interleave
 }
 
 // notef writes a note or diagnostic to w, which is stderr. A failed write is deliberately ignored:
@@ -70,6 +72,8 @@ func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took 
 	if sent == 0 {
 		how = "already in the registry, nothing sent"
 	}
+	out.notes.Lock()
+	defer out.notes.Unlock()
 	notef(out.env.Stderr, "Uploaded the context of %s: %d files, %s (%s) in %s\n",
 		t.build.Service, stats.Files, humanBytes(stats.Bytes), how, took.Round(10*time.Millisecond))
 }
