@@ -71,12 +71,12 @@ test: test-unit test-integration test-e2e ## All three tiers.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: no cluster, no registry daemon.
-	$(GO) test ./... -count=1
+	$(GO) test -race ./... -count=1
 
 .PHONY: test-integration
 test-integration: ## Controller and CLI against a real kube-apiserver and etcd (envtest).
 	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh envtest) \
-		$(GO) test ./controllers/... ./internal/cli/... -count=1 -run 'Integration'
+		$(GO) test -race ./controllers/... ./internal/cli/... -count=1 -run 'Integration'
 
 .PHONY: test-e2e
 test-e2e: ## End to end on a local node with real Kaniko pods and a real registry (root, Linux).
