@@ -251,7 +251,7 @@ func TestIntegration_LostPodIsRetriedThenPodLost(t *testing.T) {
 	first := ib.Status.PodName
 	e.deletePod(first)
 
-	eventually(t, 20*time.Second, "a second attempt", func() (bool, string) {
+	eventually(t, 45*time.Second, "a second attempt", func() (bool, string) {
 		ib = e.get("lost")
 		return ib.Status.Attempts == 2 && ib.Status.PodName != first, fmt.Sprintf("attempts %d pod %s", ib.Status.Attempts, ib.Status.PodName)
 	})
@@ -325,7 +325,7 @@ func TestIntegration_TTLDeletesFinishedBuilds(t *testing.T) {
 		kubelet{t}.kanikoExited(e.waitPod(ib.Status.PodName), 0, digest, "Completed")
 		e.waitPhase(name, buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
 	}
-	eventually(t, 15*time.Second, "the ttl build to be deleted", func() (bool, string) {
+	eventually(t, 30*time.Second, "the ttl build to be deleted", func() (bool, string) {
 		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "ttl"}, &buildv1.ImageBuild{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
@@ -352,7 +352,7 @@ func TestIntegration_EphemeralSecretDeletedAndNothingLeaks(t *testing.T) {
 	kubelet{t}.kanikoExited(pod, 1, `error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for "registry.test/team/eph:v1.2.0": POST https://registry.test/v2/team/eph/blobs/uploads/: UNAUTHORIZED: authentication required`, "Error")
 	ib = e.waitPhase("eph", buildv1.PhaseFailed, buildv1.ReasonAuthenticationFailed)
 
-	eventually(t, 10*time.Second, "the forwarded Secret to be deleted", func() (bool, string) {
+	eventually(t, 30*time.Second, "the forwarded Secret to be deleted", func() (bool, string) {
 		err := k8s.Get(context.Background(), client.ObjectKeyFromObject(secret), &corev1.Secret{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
@@ -460,7 +460,7 @@ func assertConditions(t *testing.T, ib *buildv1.ImageBuild, ready, reconciling, 
 
 func (e *testEnv) waitEvent(name, reason string) {
 	e.t.Helper()
-	eventually(e.t, 10*time.Second, fmt.Sprintf("event %s on %s", reason, name), func() (bool, string) {
+	eventually(e.t, 30*time.Second, fmt.Sprintf("event %s on %s", reason, name), func() (bool, string) {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(e.ns)); err != nil {
 			return false, err.Error()

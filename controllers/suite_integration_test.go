@@ -186,7 +186,7 @@ func (e *testEnv) get(name string) *buildv1.ImageBuild {
 func (e *testEnv) waitPhase(name string, phase buildv1.BuildPhase, reason string) *buildv1.ImageBuild {
 	e.t.Helper()
 	var ib *buildv1.ImageBuild
-	eventually(e.t, 20*time.Second, fmt.Sprintf("%s to be %s/%s", name, phase, reason), func() (bool, string) {
+	eventually(e.t, 45*time.Second, fmt.Sprintf("%s to be %s/%s", name, phase, reason), func() (bool, string) {
 		ib = &buildv1.ImageBuild{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, ib); err != nil {
 			return false, err.Error()
@@ -220,7 +220,7 @@ func (e *testEnv) pods() []corev1.Pod {
 func (e *testEnv) waitPod(podName string) *corev1.Pod {
 	e.t.Helper()
 	pod := &corev1.Pod{}
-	eventually(e.t, 20*time.Second, "pod "+podName, func() (bool, string) {
+	eventually(e.t, 45*time.Second, "pod "+podName, func() (bool, string) {
 		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: podName}, pod)
 		if err != nil {
 			return false, err.Error()
