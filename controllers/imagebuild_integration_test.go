@@ -317,18 +317,36 @@ func TestIntegration_ConcurrencyCap(t *testing.T) {
 
 func TestIntegration_TTLDeletesFinishedBuilds(t *testing.T) {
 	t.Parallel()
+	const ttl = 3
 	e := newTestEnv(t, nil)
-	e.create(e.build("ttl", func(ib *buildv1.ImageBuild) { ib.Spec.TTLSecondsAfterFinished = ptr.To[int32](1) }))
+	e.create(e.build("ttl", func(ib *buildv1.ImageBuild) { ib.Spec.TTLSecondsAfterFinished = ptr.To[int32](ttl) }))
 	e.create(e.build("keep", nil))
 	for _, name := range []string{"ttl", "keep"} {
 		ib := e.waitPhase(name, buildv1.PhaseBuilding, buildv1.ReasonBuilding)
 		kubelet{t}.kanikoExited(e.waitPod(ib.Status.PodName), 0, digest, "Completed")
-		e.waitPhase(name, buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
 	}
-	eventually(t, 30*time.Second, "the ttl build to be deleted", func() (bool, string) {
-		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "ttl"}, &buildv1.ImageBuild{})
-		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+	e.waitPhase("keep", buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
+
+	// Watch the ttl build finish and then disappear; it must not go before its TTL has passed.
+	var completed *metav1.Time
+	eventually(t, 45*time.Second, "the ttl build to be deleted", func() (bool, string) {
+		ib := &buildv1.ImageBuild{}
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "ttl"}, ib)
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if ib.Status.CompletionTime != nil {
+			completed = ib.Status.CompletionTime
+		}
+		return false, fmt.Sprintf("phase %s, get: %v", ib.Status.Phase, err)
 	})
+	if completed == nil {
+		t.Fatal("the ttl build was deleted before anyone saw it finish")
+	}
+	// CompletionTime has one-second resolution.
+	if early := completed.Add((ttl - 1) * time.Second); time.Now().Before(early) {
+		t.Errorf("the ttl build was deleted before its TTL of %ds had passed (completed %s)", ttl, completed)
+	}
 	e.get("keep") // a build without TTL stays
 }
 
