@@ -32,11 +32,6 @@ const (
 	// wakes exactly the builds waiting for it.
 	pushSecretIndex = "spec.pushSecretRef.name"
 
-	// AnnotationEphemeralSecret marks a push Secret that `flow build` created for one build from the
-	// user's local credentials. The controller deletes it as soon as that build finishes, so the
-	// credentials live in the cluster no longer than needed.
-	AnnotationEphemeralSecret = "build.fleetflow.dev/ephemeral"
-
 	// timeoutGrace is how long past spec.timeout the controller waits for the kubelet's own
 	// activeDeadlineSeconds before it gives up on a pod itself (a pod that never got scheduled
 	// has no deadline running).
@@ -296,7 +291,7 @@ func (r *ImageBuildReconciler) dropEphemeralSecret(ctx context.Context, ib *buil
 	if err := r.APIReader.Get(ctx, key, secret); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if secret.GetAnnotations()[AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(secret, ib) {
+	if secret.GetAnnotations()[buildv1.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(secret, ib) {
 		return nil
 	}
 	if err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID}); client.IgnoreNotFound(err) != nil {

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
-	"github.com/fleetflow/flow-build/controllers"
 	"github.com/fleetflow/flow-build/internal/manager"
 )
 
@@ -359,7 +358,7 @@ func TestIntegration_EphemeralSecretDeletedAndNothingLeaks(t *testing.T) {
 	})
 	e.create(ib)
 	secret := dockerConfigSecret(e.ns, "eph-push", canary)
-	secret.Annotations = map[string]string{controllers.AnnotationEphemeralSecret: "true"}
+	secret.Annotations = map[string]string{buildv1.AnnotationEphemeralSecret: "true"}
 	secret.OwnerReferences = []metav1.OwnerReference{{
 		APIVersion: buildv1.GroupVersion.String(), Kind: "ImageBuild", Name: ib.Name, UID: ib.UID, Controller: ptr.To(true),
 	}}

@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fleetflow/flow-build/internal/buildpod"
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 )
 
 // pendingExpiry is how long a pod created by this manager counts against the cap before the cache
@@ -41,7 +41,7 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 	defer s.mu.Unlock()
 
 	pods := &corev1.PodList{}
-	if err := s.reader.List(ctx, pods, client.MatchingLabels{buildpod.LabelManagedBy: buildpod.ManagedByValue}); err != nil {
+	if err := s.reader.List(ctx, pods, client.MatchingLabels{buildv1.LabelManagedBy: buildv1.ManagedByValue}); err != nil {
 		return false, fmt.Errorf("counting running build pods: %w", err)
 	}
 	active := map[string]bool{}

@@ -21,6 +21,7 @@ import (
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/buildpod"
 	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/scheme"
 	"github.com/fleetflow/flow-build/internal/testing/envtestutil"
 	"github.com/fleetflow/flow-build/internal/testing/syncbuf"
 )
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(&logBuffer), zap.Level(zapcore.DebugLevel)))
 	restCfg = cfg
 	var err error
-	k8s, err = client.New(cfg, client.Options{Scheme: manager.Scheme()})
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

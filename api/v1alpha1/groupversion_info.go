@@ -32,3 +32,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
+
+// ImageBuildKind is the group, version and kind of ImageBuild. Owner references need it: objects
+// decoded into a typed struct have an empty TypeMeta.
+var ImageBuildKind = GroupVersion.WithKind("ImageBuild")

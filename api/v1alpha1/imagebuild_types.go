@@ -5,14 +5,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Labels the flow CLI puts on every ImageBuild, so that a stage's builds can be listed with
-// `kubectl get imagebuilds -l fleetflow.dev/stage=prod`.
-const (
-	LabelProject = "fleetflow.dev/project"
-	LabelStage   = "fleetflow.dev/stage"
-	LabelService = "fleetflow.dev/service"
-)
-
 // ImageBuildSpec is the desired build: which source to build, with which Dockerfile, and where to push
 // the result. Every change to the spec (a new metadata.generation) starts a new build; a resync never does.
 //

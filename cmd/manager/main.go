@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/fleetflow/flow-build/internal/fetchsource"
 	"github.com/fleetflow/flow-build/internal/manager"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "fetch-source" {
-		os.Exit(manager.FetchSource(os.Args[2:]))
+		os.Exit(fetchsource.Main(os.Args[2:]))
 	}
 	if err := manager.Run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -7,8 +7,6 @@
 package buildpod
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -22,8 +20,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/kubename"
 )
 
 const (
@@ -36,19 +36,6 @@ const (
 	// DefaultTimeout bounds a build attempt when spec.timeout is unset (the CRD defaults it to the
 	// same value; this covers objects that bypassed defaulting).
 	DefaultTimeout = 30 * time.Minute
-
-	// LabelManagedBy marks every build pod, so that the manager's cache and the concurrency cap
-	// can select exactly its own pods.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedByValue is the value of LabelManagedBy on build pods.
-	ManagedByValue = "flow-build"
-	// LabelImageBuild holds ImageBuildLabelValue of the owning ImageBuild's name, for
-	// `kubectl get pods -l build.fleetflow.dev/image-build=<name>`.
-	LabelImageBuild = "build.fleetflow.dev/image-build"
-	// LabelGeneration holds the ImageBuild's metadata.generation the pod builds.
-	LabelGeneration = "build.fleetflow.dev/generation"
-	// LabelAttempt holds the attempt number (1, 2, ...) of the pod within its generation.
-	LabelAttempt = "build.fleetflow.dev/attempt"
 
 	// KanikoContainer is the name of the container running the Kaniko executor; its log is the
 	// build log (`kubectl logs <pod> -c kaniko`).
@@ -64,7 +51,7 @@ const (
 	// TerminationLogPath is the file Kubernetes reports as the container's termination message.
 	// Kaniko writes the image digest there (--digest-file), which is how the controller learns it
 	// without reading logs or asking the registry.
-	TerminationLogPath = "/dev/termination-log"
+	TerminationLogPath = corev1.TerminationMessagePathDefault
 
 	workspaceVolume    = "workspace"
 	dockerConfigVolume = "docker-config"
@@ -75,8 +62,6 @@ const (
 	// fetcherUID is the conventional "nonroot" user of distroless images, which the manager
 	// image is built on.
 	fetcherUID = 65532
-
-	maxNameLength = 63
 )
 
 // Options are manager-wide settings for every build pod.
@@ -106,50 +91,10 @@ type Options struct {
 // (it contains dots), is cut and suffixed with a hash of the full name, so that distinct
 // ImageBuilds never share pod names.
 func PodName(ib *v1alpha1.ImageBuild, attempt int32) string {
-	return boundedName(ib.Name, fmt.Sprintf("-g%d-%d", ib.Generation, attempt))
+	return kubename.DNSLabel(ib.Name, fmt.Sprintf("-g%d-%d", ib.Generation, attempt))
 }
 
-// ImageBuildLabelValue is the value of LabelImageBuild for an ImageBuild named name: the name
-// itself when it fits a label value (63 characters), otherwise a cut name with a hash.
-func ImageBuildLabelValue(name string) string {
-	if len(name) <= maxNameLength {
-		// ImageBuild names are DNS subdomains: lowercase alphanumerics, '-' and '.', starting and
-		// ending alphanumeric, which is always a valid label value.
-		return name
-	}
-	return boundedName(name, "")
-}
-
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
-// boundedName returns name+suffix when that is a DNS label of at most 63 characters, and
-// otherwise a DNS-label prefix of name, a hash of the whole name, and suffix.
-func boundedName(name, suffix string) string {
-	if dnsLabel.MatchString(name) && len(name)+len(suffix) <= maxNameLength {
-		return name + suffix
-	}
-	sum := sha256.Sum256([]byte(name))
-	hash := hex.EncodeToString(sum[:])[:8]
-	keep := maxNameLength - len(suffix) - len(hash) - 1
-	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
-		if b.Len() >= keep {
-			break
-		}
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	prefix := strings.Trim(b.String(), "-")
-	if prefix == "" {
-		return hash + suffix
-	}
-	return prefix + "-" + hash + suffix
-}
-
-var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var tagPattern = regexp.MustCompile(v1alpha1.TagPattern)
 
 // Build returns the pod that builds generation ib.Generation of ib, attempt attempt. The error
 // names the spec field that makes the build impossible and how to fix it; the API validation
@@ -193,27 +138,18 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 			Annotations: map[string]string{
 				defaultContainerAnnotation: KanikoContainer,
 			},
-			OwnerReferences: []metav1.OwnerReference{{
-				// Set by hand rather than from ib.TypeMeta, which is empty on objects the client
-				// decoded into a typed struct.
-				APIVersion:         v1alpha1.GroupVersion.String(),
-				Kind:               "ImageBuild",
-				Name:               ib.Name,
-				UID:                ib.UID,
-				Controller:         ptr(true),
-				BlockOwnerDeletion: ptr(true),
-			}},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ib, v1alpha1.ImageBuildKind)},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                corev1.RestartPolicyNever,
 			ActiveDeadlineSeconds:        &deadline,
-			AutomountServiceAccountToken: ptr(false),
-			EnableServiceLinks:           ptr(false),
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
 			SecurityContext: &corev1.PodSecurityContext{
 				// The fetcher runs as a non-root user; fsGroup makes the mounted docker config
 				// group-readable for it (the Secret files get this group and mode 0440) and
 				// gives it the workspace, without running it as root.
-				FSGroup:        ptr(int64(fetcherUID)),
+				FSGroup:        ptr.To[int64](fetcherUID),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 		},
@@ -222,7 +158,7 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 		// Cloud workload identity (IRSA, GKE Workload Identity) reaches Kaniko's built-in ECR and
 		// GCR credential helpers through the projected service account token.
 		pod.Spec.ServiceAccountName = spec.ServiceAccountName
-		pod.Spec.AutomountServiceAccountToken = ptr(true)
+		pod.Spec.AutomountServiceAccountToken = ptr.To(true)
 	}
 
 	var configMounts []corev1.VolumeMount
@@ -233,7 +169,7 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 				SecretName: spec.PushSecretRef.Name,
 				// Only the one key, under the file name the docker config loaders look for.
 				Items:       []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}},
-				DefaultMode: ptr(int32(0o440)),
+				DefaultMode: ptr.To[int32](0o440),
 			}},
 		})
 		configMounts = []corev1.VolumeMount{{Name: dockerConfigVolume, MountPath: DockerConfigDir, ReadOnly: true}}
@@ -255,7 +191,7 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 			// RUN steps in it: it must be root inside the container (no host privileges, no
 			// privileged mode). This is why build pods need a namespace that admits the
 			// "baseline" Pod Security level, not "restricted".
-			RunAsUser: ptr(int64(0)),
+			RunAsUser: ptr.To[int64](0),
 		},
 	}
 
@@ -279,11 +215,11 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 			TerminationMessagePath:   TerminationLogPath,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext: &corev1.SecurityContext{
-				RunAsUser:                ptr(int64(fetcherUID)),
-				RunAsGroup:               ptr(int64(fetcherUID)),
-				RunAsNonRoot:             ptr(true),
-				ReadOnlyRootFilesystem:   ptr(true),
-				AllowPrivilegeEscalation: ptr(false),
+				RunAsUser:                ptr.To[int64](fetcherUID),
+				RunAsGroup:               ptr.To[int64](fetcherUID),
+				RunAsNonRoot:             ptr.To(true),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				AllowPrivilegeEscalation: ptr.To(false),
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
@@ -487,11 +423,9 @@ func podLabels(ib *v1alpha1.ImageBuild, attempt int32) map[string]string {
 			labels[k] = v
 		}
 	}
-	labels[LabelManagedBy] = ManagedByValue
-	labels[LabelImageBuild] = ImageBuildLabelValue(ib.Name)
-	labels[LabelGeneration] = strconv.FormatInt(ib.Generation, 10)
-	labels[LabelAttempt] = strconv.FormatInt(int64(attempt), 10)
+	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
+	labels[v1alpha1.LabelImageBuild] = kubename.LabelValue(ib.Name)
+	labels[v1alpha1.LabelGeneration] = strconv.FormatInt(ib.Generation, 10)
+	labels[v1alpha1.LabelAttempt] = strconv.FormatInt(int64(attempt), 10)
 	return labels
 }
-
-func ptr[T any](v T) *T { return &v }

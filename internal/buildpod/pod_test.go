@@ -154,7 +154,7 @@ func assertPodInvariants(t *testing.T, ib *v1alpha1.ImageBuild, pod *corev1.Pod)
 			t.Errorf("label %s=%q: %v", k, v, errs)
 		}
 	}
-	if pod.Labels[LabelManagedBy] != ManagedByValue || pod.Labels[LabelImageBuild] != ib.Name {
+	if pod.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue || pod.Labels[v1alpha1.LabelImageBuild] != ib.Name {
 		t.Errorf("labels = %v", pod.Labels)
 	}
 	if _, ok := pod.Labels["team"]; ok {
@@ -396,7 +396,7 @@ func TestBuildDefaults(t *testing.T) {
 	if !slices.Contains(pod.Spec.Containers[0].Args, "--push-retry=0") {
 		t.Errorf("PushRetry 0 must mean no retries: %v", pod.Spec.Containers[0].Args)
 	}
-	if pod.Labels[LabelAttempt] != "2" || pod.Labels[LabelGeneration] != "3" {
+	if pod.Labels[v1alpha1.LabelAttempt] != "2" || pod.Labels[v1alpha1.LabelGeneration] != "3" {
 		t.Errorf("labels = %v", pod.Labels)
 	}
 	if pod.Name != "shop-prod-api-g3-2" {
@@ -456,21 +456,6 @@ func TestPodName(t *testing.T) {
 				seen[n] = key
 			}
 		}
-	}
-}
-
-func TestImageBuildLabelValue(t *testing.T) {
-	for _, name := range []string{"api", "shop.prod.api", strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("ab.", 80) + "c"} {
-		v := ImageBuildLabelValue(name)
-		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
-			t.Errorf("ImageBuildLabelValue(%q) = %q: %v", name, v, errs)
-		}
-		if len(name) <= 63 && v != name {
-			t.Errorf("ImageBuildLabelValue(%q) = %q, want the name itself", name, v)
-		}
-	}
-	if ImageBuildLabelValue(strings.Repeat("a", 64)) == ImageBuildLabelValue(strings.Repeat("a", 65)) {
-		t.Error("two long names share a label value")
 	}
 }
 

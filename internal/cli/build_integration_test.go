@@ -22,8 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
-	"github.com/fleetflow/flow-build/controllers"
-	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/scheme"
 	"github.com/fleetflow/flow-build/internal/testing/envtestutil"
 	"github.com/fleetflow/flow-build/internal/testing/registrytest"
 )
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) {
 	}
 	restCfg = cfg
 	var err error
-	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
+	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -244,7 +243,7 @@ func (f *fixture) checkForwardedSecret(ib *buildv1.ImageBuild) {
 	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: ib.Spec.PushSecretRef.Name}, s); err != nil {
 		f.t.Fatal(err)
 	}
-	if s.Type != corev1.SecretTypeDockerConfigJson || s.Annotations[controllers.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(s, ib) {
+	if s.Type != corev1.SecretTypeDockerConfigJson || s.Annotations[buildv1.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(s, ib) {
 		f.t.Errorf("Secret %s: type %s annotations %v owners %v", s.Name, s.Type, s.Annotations, s.OwnerReferences)
 	}
 	var cfg struct {
@@ -424,7 +423,7 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 	if code != ExitInterrupted {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout.String(), stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "the builds go on in the cluster") || !strings.Contains(stderr.String(), "kubectl get imagebuilds -n "+f.ns+" -l "+LabelRun+"=") {
+	if !strings.Contains(stderr.String(), "the builds go on in the cluster") || !strings.Contains(stderr.String(), "kubectl get imagebuilds -n "+f.ns+" -l "+buildv1.LabelRun+"=") {
 		t.Errorf("stderr does not say how to follow the builds:\n%s", stderr.String())
 	}
 	if n := len(f.builds()); n != 1 {

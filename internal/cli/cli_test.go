@@ -7,36 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
 )
-
-func TestObjectName(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"shop-api", "shop-api"},
-		{"shop-prod-api", "shop-prod-api"},
-		{"Shop_API", ""}, // changed: gets a hash
-		{strings.Repeat("a", 80), ""},
-		{"--", ""},
-	} {
-		got := objectName(tc.in)
-		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
-			t.Errorf("objectName(%q) = %q is no valid name: %v", tc.in, got, errs)
-		}
-		if tc.want != "" && got != tc.want {
-			t.Errorf("objectName(%q) = %q, want %q unchanged", tc.in, got, tc.want)
-		}
-		if tc.want == "" && got == tc.in {
-			t.Errorf("objectName(%q) kept an invalid name", tc.in)
-		}
-	}
-	if objectName("a_b") == objectName("a.b") {
-		t.Error("different services map to the same object name")
-	}
-}
 
 func TestHTTPSRemote(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -74,7 +48,7 @@ func testTarget() *target {
 func TestImageBuildFromTarget(t *testing.T) {
 	p := manifestParams{project: "shop", stage: "prod", namespace: "ci", runID: "r1", push: true, timeout: 10 * time.Minute, ttl: time.Hour}
 	ib := imageBuild(testTarget(), p)
-	if ib.Name != "" || !strings.HasPrefix(ib.GenerateName, "shop-api-") || ib.Labels[LabelRun] != "r1" {
+	if ib.Name != "" || !strings.HasPrefix(ib.GenerateName, "shop-api-") || ib.Labels[buildv1.LabelRun] != "r1" {
 		t.Errorf("CLI-created build: name %q generateName %q labels %v", ib.Name, ib.GenerateName, ib.Labels)
 	}
 	if ib.Spec.Image != "ghcr.io/org/shop-api" || ib.Spec.Tags[0] != "v1.2.0" || !ib.Spec.Push ||
@@ -90,8 +64,8 @@ func TestImageBuildFromTarget(t *testing.T) {
 
 	p.stableNames = true
 	stable := imageBuild(testTarget(), p)
-	if stable.Name != "shop-prod-api" || stable.GenerateName != "" || stable.Labels[LabelRun] != "" {
-		t.Errorf("rendered build: name %q generateName %q run label %q", stable.Name, stable.GenerateName, stable.Labels[LabelRun])
+	if stable.Name != "shop-prod-api" || stable.GenerateName != "" || stable.Labels[buildv1.LabelRun] != "" {
+		t.Errorf("rendered build: name %q generateName %q run label %q", stable.Name, stable.GenerateName, stable.Labels[buildv1.LabelRun])
 	}
 }
 

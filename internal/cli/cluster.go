@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
-	"github.com/fleetflow/flow-build/controllers"
-	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/kubename"
 	"github.com/fleetflow/flow-build/internal/registryauth"
+	"github.com/fleetflow/flow-build/internal/scheme"
 )
 
 // kubeFlags are kubectl's connection flags, with kubectl's meaning.
@@ -70,7 +70,7 @@ func (k *kubeFlags) connect(env Env) (*cluster, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: manager.Scheme()})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
 	}
@@ -150,8 +150,8 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 				secret = &corev1.Secret{
 					ObjectMeta: metav1.ObjectMeta{
 						GenerateName: "flow-push-", Namespace: c.namespace,
-						Labels:      map[string]string{LabelRun: p.runID, buildv1.LabelService: labelValue(t.build.Service)},
-						Annotations: map[string]string{controllers.AnnotationEphemeralSecret: "true"},
+						Labels:      map[string]string{buildv1.LabelRun: p.runID, buildv1.LabelService: kubename.LabelValue(t.build.Service)},
+						Annotations: map[string]string{buildv1.AnnotationEphemeralSecret: "true"},
 					},
 					Type: corev1.SecretTypeDockerConfigJson,
 					Data: map[string][]byte{corev1.DockerConfigJsonKey: data},
@@ -174,10 +174,11 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		if secret != nil {
 			// Owned by its build: deleted with it in any case, and by the controller as soon as it finishes.
 			before := secret.DeepCopy()
-			secret.OwnerReferences = []metav1.OwnerReference{{
-				APIVersion: buildv1.GroupVersion.String(), Kind: "ImageBuild", Name: ib.Name, UID: ib.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
-			}}
+			owner := metav1.NewControllerRef(ib, buildv1.ImageBuildKind)
+			// Blocking the owner's deletion would need permission on imagebuilds/finalizers, which a
+			// user who may only create ImageBuilds lacks; the Secret has nothing to finish anyway.
+			owner.BlockOwnerDeletion = ptr.To(false)
+			secret.OwnerReferences = []metav1.OwnerReference{*owner}
 			if err := c.client.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
 				rollback()
 				return nil, c.explain(err, "linking the push Secret of "+t.build.Service)

@@ -1,23 +1,16 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
+	"github.com/fleetflow/flow-build/internal/kubename"
 )
-
-// LabelRun groups the ImageBuilds of one `flow build` invocation, so that the CLI watches exactly
-// its own builds and a person can follow them with `kubectl get ib -l build.fleetflow.dev/run=...`.
-const LabelRun = "build.fleetflow.dev/run"
 
 // target is one service to build, validated: everything the CLI needs to pack, push and create
 // its ImageBuild.
@@ -51,9 +44,9 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: p.namespace,
 			Labels: map[string]string{
-				buildv1.LabelProject: labelValue(p.project),
-				buildv1.LabelStage:   labelValue(p.stage),
-				buildv1.LabelService: labelValue(b.Service),
+				buildv1.LabelProject: kubename.LabelValue(p.project),
+				buildv1.LabelStage:   kubename.LabelValue(p.stage),
+				buildv1.LabelService: kubename.LabelValue(b.Service),
 			},
 		},
 		Spec: buildv1.ImageBuildSpec{
@@ -64,12 +57,12 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 			Target:     b.Target,
 		},
 	}
-	base := objectName(p.project + "-" + b.Service)
+	base := kubename.DNSLabel(p.project+"-"+b.Service, "")
 	if p.stableNames {
-		ib.Name = objectName(p.project + "-" + p.stage + "-" + b.Service)
+		ib.Name = kubename.DNSLabel(p.project+"-"+p.stage+"-"+b.Service, "")
 	} else {
 		ib.GenerateName = base[:min(len(base), 52)] + "-"
-		ib.Labels[LabelRun] = p.runID
+		ib.Labels[buildv1.LabelRun] = p.runID
 	}
 	if t.git != nil {
 		ib.Spec.Source.Git = t.git.DeepCopy()
@@ -92,37 +85,4 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 		ib.Spec.TTLSecondsAfterFinished = ptr.To(int32(p.ttl / time.Second))
 	}
 	return ib
-}
-
-// objectName makes s a valid object name (a DNS-1123 subdomain, kept under 63 characters so it
-// also works as a label value), adding a short hash when it had to change s so that two different
-// services never collide.
-func objectName(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteRune('-')
-		}
-	}
-	name := strings.Trim(b.String(), "-")
-	if name == s && len(name) <= 63 && len(validation.IsDNS1123Label(name)) == 0 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(s))
-	name = strings.Trim(name[:min(len(name), 54)], "-")
-	if name == "" {
-		name = "build"
-	}
-	return name + "-" + hex.EncodeToString(sum[:])[:8]
-}
-
-// labelValue keeps a name usable as a label value (at most 63 characters of a restricted set).
-func labelValue(s string) string {
-	if len(validation.IsValidLabelValue(s)) == 0 {
-		return s
-	}
-	return objectName(s)
 }

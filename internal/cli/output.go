@@ -86,7 +86,7 @@ func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) error
 			return err
 		}
 	}
-	notef(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, LabelRun, runID)
+	notef(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, buildv1.LabelRun, runID)
 	return nil
 }
 
@@ -183,7 +183,7 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		}
 		out.printer.Wait()
 		notef(out.env.Stderr, "\nInterrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w\n",
-			cl.namespace, LabelRun, runID)
+			cl.namespace, buildv1.LabelRun, runID)
 		return exitError{ExitInterrupted}
 	}
 	out.printer.Wait()
@@ -201,7 +201,7 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 // watchBuilds lists and then watches the ImageBuilds of a run, calling fn for each state seen until
 // fn returns true. A dropped watch is resumed from a fresh list, so nothing is missed.
 func watchBuilds(ctx context.Context, cl *cluster, runID string, fn func(ib *buildv1.ImageBuild, deleted bool) bool) error {
-	sel := client.MatchingLabels{LabelRun: runID}
+	sel := client.MatchingLabels{buildv1.LabelRun: runID}
 	for {
 		list := &buildv1.ImageBuildList{}
 		if err := cl.client.List(ctx, list, client.InNamespace(cl.namespace), sel); err != nil {

@@ -61,9 +61,7 @@
 //
 // # KDL versions
 //
-// FleetFlow writes KDL v2 (`no_cache #true`, `stage "prod" { service "api" }`); the parser,
-// github.com/sblinch/kdl-go, reads KDL v1. Files are therefore rewritten from v2 to v1 before
-// parsing (#keywords, v2 raw and multi-line strings, bare identifier values, `}` ending a node),
-// keeping a position map so that syntax errors point at the user's own line and column. v1 files
-// are read as they are.
+// FleetFlow writes KDL v2 (`no_cache #true`, `stage "prod" { service "api" }`); files are read
+// with package kdlv2, which rewrites v2 into the v1 that github.com/sblinch/kdl-go parses and
+// locates syntax errors at the user's own line and column. v1 files are read as they are.
 package fleetconfig

@@ -1,6 +1,7 @@
 package fleetconfig
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/sblinch/kdl-go/document"
+
+	"github.com/fleetflow/flow-build/internal/kdlv2"
 )
 
 // Config is a loaded FleetFlow config: the project, its services and stages. Use Resolve to turn
@@ -151,7 +154,11 @@ func (l *loader) loadFile(file string, chain []string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := parseKDL(file, data)
+	doc, err := kdlv2.Parse(data)
+	var se *kdlv2.SyntaxError
+	if errors.As(err, &se) {
+		return &SyntaxError{File: file, Line: se.Line, Column: se.Column, Msg: se.Msg, Excerpt: se.Excerpt}
+	}
 	if err != nil {
 		return err
 	}

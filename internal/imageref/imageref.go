@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
@@ -35,7 +36,7 @@ const DefaultTag = "latest"
 const MaxNameLength = 255
 
 var (
-	tagRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	tagRE       = regexp.MustCompile(buildv1.TagPattern)
 	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 	// A DNS name or a bracketed IPv6 address, with an optional port.
 	hostRE = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(?::([0-9]+))?$`)
@@ -216,7 +217,7 @@ func ValidateRepository(repo string) error {
 	return err
 }
 
-// ValidateTag checks tag against [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. The error
+// ValidateTag checks tag against the API's tag grammar, buildv1.TagPattern. The error
 // is the spec's invalid-tag error, naming the offending characters; its
 // Target is empty, for the caller to fill in when it knows the repository.
 func ValidateTag(tag string) error {

@@ -1,5 +1,5 @@
-// Package manager wires the flow-build controllers into a controller-runtime manager, and implements
-// the build pod's fetch-source init container.
+// Package manager wires the flow-build controllers into a controller-runtime manager: the
+// manager's flags, its cache (build pods only, no Secrets) and both reconcilers.
 package manager
 
 import (
@@ -12,9 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +26,7 @@ import (
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/controllers"
 	"github.com/fleetflow/flow-build/internal/buildpod"
+	"github.com/fleetflow/flow-build/internal/scheme"
 )
 
 // Options are the manager's settings, one flag each.
@@ -50,18 +49,6 @@ type Options struct {
 	Namespaces []string
 	// SkipNameValidation lets one process run several managers, as tests that restart the manager do.
 	SkipNameValidation bool
-}
-
-// Scheme knows the built-in types and the ImageBuild API.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := buildv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // Run parses the manager's flags and runs it until SIGTERM.
@@ -127,7 +114,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		namespaces[ns] = cache.Config{}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  Scheme(),
+		Scheme:                  scheme.New(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -138,7 +125,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Cache: cache.Options{
 			DefaultNamespaces: namespaces,
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{buildpod.LabelManagedBy: buildpod.ManagedByValue})},
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{buildv1.LabelManagedBy: buildv1.ManagedByValue})},
 			},
 		},
 		Controller: config.Controller{SkipNameValidation: &o.SkipNameValidation},

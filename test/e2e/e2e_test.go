@@ -32,7 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
-	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/scheme"
 )
 
 var (
@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	must(err)
-	k8s, err = client.New(cfg, client.Options{Scheme: manager.Scheme()})
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme.New()})
 	must(err)
 	clientset, err = kubernetes.NewForConfig(cfg)
 	must(err)

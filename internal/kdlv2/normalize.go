@@ -1,4 +1,4 @@
-package fleetconfig
+package kdlv2
 
 import (
 	"bytes"

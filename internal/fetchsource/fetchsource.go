@@ -1,4 +1,7 @@
-package manager
+// Package fetchsource is the build pod's init container: it pulls a source bundle by digest and
+// unpacks it into the workspace Kaniko builds from. The manager binary runs it when its first
+// argument is `fetch-source`, so that one image serves both and the two never drift apart.
+package fetchsource
 
 import (
 	"context"
@@ -11,17 +14,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetflow/flow-build/internal/bundle"
 )
 
-// terminationLog is where Kubernetes picks up a container's last words; the controller turns them
-// into the SourceFetchFailed message.
-const terminationLog = "/dev/termination-log"
-
-// FetchSource is the build pod's init container: it pulls the source bundle by digest and unpacks it
-// into the workspace for Kaniko. It returns the process exit code.
-func FetchSource(args []string) int {
+// Main runs fetch-source with its command-line arguments and returns the process exit code. A
+// failure is also written to the container's termination message, which the controller turns into
+// the SourceFetchFailed message.
+func Main(args []string) int {
 	fs := flag.NewFlagSet("fetch-source", flag.ContinueOnError)
 	image := fs.String("image", "", "source bundle, by digest (repository@sha256:...)")
 	dest := fs.String("dest", "/workspace", "directory to unpack the build context into")
@@ -41,7 +42,7 @@ func FetchSource(args []string) int {
 	if err != nil {
 		msg := err.Error() // names the bundle already
 		fmt.Fprintln(os.Stderr, msg)
-		_ = os.WriteFile(terminationLog, []byte(msg), 0o644)
+		_ = os.WriteFile(corev1.TerminationMessagePathDefault, []byte(msg), 0o644)
 		return 1
 	}
 	fmt.Printf("fetched source bundle %s into %s in %s\n", *image, *dest, time.Since(start).Round(time.Millisecond))

@@ -1,12 +1,23 @@
-package fleetconfig
+package kdlv2
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
 	kdl "github.com/sblinch/kdl-go"
+	"github.com/sblinch/kdl-go/document"
 )
+
+// parseKDL is Parse with the file name in front of the error, as a config loader reports it.
+func parseKDL(file string, data []byte) (*document.Document, error) {
+	doc, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%w", file, err)
+	}
+	return doc, nil
+}
 
 // TestNormalizeKDL checks that KDL v2 text parses to the same document as its v1 spelling, and
 // that v1 text is left alone.

@@ -1,4 +1,7 @@
-package fleetconfig
+// Package kdlv2 reads KDL v2 documents, the version FleetFlow writes, with github.com/sblinch/kdl-go,
+// a KDL v1 parser: it rewrites the v2 constructs into their v1 spelling first (see normalize.go)
+// and reports syntax errors at the line and column of the user's own text.
+package kdlv2
 
 import (
 	"bytes"
@@ -12,24 +15,41 @@ import (
 	"github.com/sblinch/kdl-go/document"
 )
 
-// parseKDL parses one file's text (v1 or v2, see normalize.go) into a KDL document. Syntax errors
-// come back as *SyntaxError located in data.
-func parseKDL(file string, data []byte) (doc *document.Document, err error) {
+// SyntaxError is a KDL syntax error, located in the text as the user sees it in an editor.
+type SyntaxError struct {
+	// Line and Column are 1-based; Column counts Unicode characters, a tab counts as one.
+	Line, Column int
+	// Msg says what is wrong.
+	Msg string
+	// Excerpt is the offending source line followed by a line with a caret under the column,
+	// for callers that want to show it; it is not part of Error().
+	Excerpt string
+}
+
+// Error formats the error as `line:col: message`; prefixed with a file name it is the form editors
+// and CI annotators recognise.
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg)
+}
+
+// Parse parses a document's text, KDL v1 or v2, into a KDL document. Every error is a
+// *SyntaxError located in data.
+func Parse(data []byte) (doc *document.Document, err error) {
 	out, srcMap, lexErr := normalizeKDL(data)
 	if lexErr != nil {
-		return nil, newSyntaxError(file, data, lexErr.off, lexErr.msg)
+		return nil, newSyntaxError(data, lexErr.off, lexErr.msg)
 	}
 	defer func() {
 		// A parser bug must not take the CLI down with a stack trace; report it as a syntax error
 		// at the start of the file, which is all we know.
 		if r := recover(); r != nil {
-			doc, err = nil, newSyntaxError(file, data, 0, fmt.Sprintf("the KDL parser failed on this file (%v)", r))
+			doc, err = nil, newSyntaxError(data, 0, fmt.Sprintf("the KDL parser failed on this file (%v)", r))
 		}
 	}()
 	doc, perr := kdl.Parse(bytes.NewReader(out))
 	if perr != nil {
 		off, msg := locateLibError(out, perr.Error())
-		return nil, newSyntaxError(file, data, srcMap[off], msg)
+		return nil, newSyntaxError(data, srcMap[off], msg)
 	}
 	return doc, nil
 }
@@ -135,7 +155,7 @@ func humanizeLibMessage(msg string) string {
 }
 
 // newSyntaxError locates input offset off in data as a 1-based line and column.
-func newSyntaxError(file string, data []byte, off int, msg string) *SyntaxError {
+func newSyntaxError(data []byte, off int, msg string) *SyntaxError {
 	off = min(max(off, 0), len(data))
 	line, lineStart := 1, 0
 	for k := 0; k < off; {
@@ -160,7 +180,6 @@ func newSyntaxError(file string, data []byte, off int, msg string) *SyntaxError 
 	text := strings.ReplaceAll(string(bytes.ToValidUTF8(data[lineStart:lineEnd], []byte("?"))), "\t", " ")
 	pad := strings.Repeat(" ", max(col-1, 0))
 	return &SyntaxError{
-		File:    file,
 		Line:    line,
 		Column:  col,
 		Msg:     msg,
