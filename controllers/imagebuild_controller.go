@@ -263,7 +263,7 @@ func (r *ImageBuildReconciler) finish(ib *buildv1.ImageBuild, phase buildv1.Buil
 	ib.Status.CompletionTime = &now
 	if phase == buildv1.PhaseSucceeded {
 		if ib.Spec.Push {
-			ib.Status.Output = output(ib, digest)
+			ib.Status.Output = buildpod.Output(ib, digest)
 			setSucceeded(ib, fmt.Sprintf("pushed %s", ib.Status.Output.ImageRef))
 		} else {
 			// Nothing reached a registry, so there is no output a deployment could use.
@@ -382,19 +382,6 @@ func (r *ImageBuildReconciler) buildsWaitingForSecret(ctx context.Context, o cli
 		}
 	}
 	return reqs
-}
-
-func output(ib *buildv1.ImageBuild, digest string) *buildv1.BuildOutput {
-	out := &buildv1.BuildOutput{
-		Image: ib.Spec.Image + ":" + ib.Spec.Tags[0],
-		Tags:  append([]string(nil), ib.Spec.Tags...),
-	}
-	if digest != "" {
-		out.Digest = digest
-		out.ShortDigest = digest[len("sha256:") : len("sha256:")+12]
-		out.ImageRef = ib.Spec.Image + "@" + digest
-	}
-	return out
 }
 
 func sourceStatus(ib *buildv1.ImageBuild) *buildv1.SourceStatus {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/kanikolog"
 )
 
 // classification is the verdict on a failed Kaniko run.
@@ -230,9 +231,6 @@ var (
 	authCauseRE     = regexp.MustCompile(`\b(?:UNAUTHORIZED|DENIED|FORBIDDEN|MANIFEST_UNKNOWN|NAME_UNKNOWN|unauthorized|denied)\b: [^;\[]*|unexpected status code \d{3} [A-Za-z ]*[A-Za-z]`)
 	networkRE       = regexp.MustCompile(`(?i)dial tcp|connection refused|no such host|\blookup \S+|i/o timeout|handshake timeout|x509:|\btls: |connection reset|network is unreachable|no route to host|context deadline exceeded|client\.timeout exceeded|server gave http response to https client`)
 	manifestRE      = regexp.MustCompile(`MANIFEST_UNKNOWN|(?i:manifest unknown)|NAME_UNKNOWN|/manifests/\S+: (?:unexpected status code )?404\b`)
-	instructionRE   = regexp.MustCompile(`^(?:RUN|COPY|ADD|WORKDIR|USER|ENV|ARG|LABEL|EXPOSE|VOLUME|CMD|ENTRYPOINT|SHELL|HEALTHCHECK|STOPSIGNAL|ONBUILD)\s`)
-	logrusText      = regexp.MustCompile(`^(INFO|WARN|WARNING|ERRO|ERROR|FATA|FATAL|DEBU|DEBUG|TRAC|TRACE|PANI|PANIC)\[[^\]]*\]\s*(.*)$`)
-	logrusLogfmt    = regexp.MustCompile(`\blevel=(\w+)\s+msg="((?:[^"\\]|\\.)*)"`)
 	flagHelpLine    = regexp.MustCompile(`^\s+(?:-\w, )?--[a-z][a-z0-9-]+\b`)
 )
 
@@ -382,28 +380,18 @@ func splitLines(s string) []string {
 	return lines
 }
 
-// logMessage strips logrus' prefix from a Kaniko log line: "INFO[0001] RUN false" (the default
-// "color" format, escapes already removed) or `time=... level=info msg="RUN false"` ("text").
+// logMessage is the message of a Kaniko log record, or the whole (trimmed) line when it is not one.
 func logMessage(line string) string {
-	line = strings.TrimSpace(line)
-	if m := logrusText.FindStringSubmatch(line); m != nil {
-		return strings.TrimSpace(m[2])
+	if _, msg, ok := kanikolog.Record(line); ok {
+		return strings.TrimSpace(msg)
 	}
-	if m := logrusLogfmt.FindStringSubmatch(line); m != nil {
-		return strings.ReplaceAll(m[2], `\"`, `"`)
-	}
-	return line
+	return strings.TrimSpace(line)
 }
 
+// logLevel is the logrus level of a Kaniko log record, "" for other lines.
 func logLevel(line string) string {
-	line = strings.TrimSpace(line)
-	if m := logrusText.FindStringSubmatch(line); m != nil {
-		return strings.ToLower(m[1][:4])
-	}
-	if m := logrusLogfmt.FindStringSubmatch(line); m != nil {
-		return strings.ToLower(m[1])
-	}
-	return ""
+	level, _, _ := kanikolog.Record(line)
+	return level
 }
 
 // lastErrorLine finds the line a failure is judged by. Kaniko's own final line ("error ...",
@@ -425,7 +413,7 @@ func lastErrorLine(lines []string) string {
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
 		switch logLevel(lines[i]) {
-		case "fata", "fatal", "pani", "panic", "erro", "error":
+		case "fatal", "panic", "error":
 			return logMessage(lines[i])
 		}
 	}
@@ -445,11 +433,8 @@ func lastLine(lines []string) string {
 // is the one that failed: Kaniko logs each instruction as it starts it.
 func lastStep(lines []string) string {
 	for i := len(lines) - 1; i >= 0; i-- {
-		if logLevel(lines[i]) == "" {
-			continue
-		}
-		if m := logMessage(lines[i]); instructionRE.MatchString(m) {
-			return clip(m, 200)
+		if step, ok := kanikolog.IsStep(lines[i]); ok {
+			return clip(step, 200)
 		}
 	}
 	return ""

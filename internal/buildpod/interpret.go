@@ -475,3 +475,19 @@ func exitCodeText(code int32) string {
 	}
 	return "exit code " + strconv.Itoa(int(code))
 }
+
+// Output is the status.output of a build of ib that pushed the image with digest (Result.Digest):
+// the primary tag, the digest, and the reference by digest that deployments pin. With an empty
+// digest only the image and tags are known.
+func Output(ib *v1alpha1.ImageBuild, digest string) *v1alpha1.BuildOutput {
+	out := &v1alpha1.BuildOutput{
+		Image: ib.Spec.Image + ":" + ib.Spec.Tags[0],
+		Tags:  append([]string(nil), ib.Spec.Tags...),
+	}
+	if ValidDigest(digest) {
+		out.Digest = digest
+		out.ShortDigest = digest[len("sha256:") : len("sha256:")+12]
+		out.ImageRef = ib.Spec.Image + "@" + digest
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package buildpod
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,17 @@ func TestInterpretKanikoErrors(t *testing.T) {
 				"error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1",
 			reason:   v1alpha1.ReasonBuildFailed,
 			contains: []string{`"RUN go build ./..." failed with exit status 1`},
+		},
+		{
+			// The one Kaniko log reader understands every --log-format, so the failing step is
+			// named in the json format too.
+			name:     "RUN step, json log format",
+			exitCode: 2,
+			message: `{"level":"info","msg":"RUN make","time":"2026-11-26T10:00:00Z"}` + "\n" +
+				`{"level":"info","msg":"Running: [/bin/sh -c make]","time":"2026-11-26T10:00:00Z"}` + "\n" +
+				"error building image: error building stage: failed to execute command: waiting for process to exit: exit status 2",
+			reason:   v1alpha1.ReasonBuildFailed,
+			contains: []string{`Dockerfile step "RUN make" failed with exit status 2`},
 		},
 		{
 			name:     "RUN killed for lack of memory",
@@ -807,4 +819,24 @@ func basePodForFuzz() *corev1.Pod {
 		panic(err)
 	}
 	return pod
+}
+
+func TestOutput(t *testing.T) {
+	ib := &v1alpha1.ImageBuild{Spec: v1alpha1.ImageBuildSpec{Image: "ghcr.io/org/app", Tags: []string{"v1.2.0", "latest"}}}
+	got := Output(ib, goodDigest)
+	want := &v1alpha1.BuildOutput{
+		Image: "ghcr.io/org/app:v1.2.0", Digest: goodDigest, ShortDigest: goodDigest[7:19],
+		ImageRef: "ghcr.io/org/app@" + goodDigest, Tags: []string{"v1.2.0", "latest"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Output = %+v, want %+v", got, want)
+	}
+	// Nothing that is not a digest reaches status.output, where deployments would pin it.
+	if got := Output(ib, "sha256:short"); got.Digest != "" || got.ImageRef != "" || got.ShortDigest != "" {
+		t.Errorf("Output with a bad digest = %+v", got)
+	}
+	got.Tags[0] = "changed"
+	if ib.Spec.Tags[0] != "v1.2.0" {
+		t.Error("Output shares its tags with the spec")
+	}
 }

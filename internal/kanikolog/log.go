@@ -1,6 +1,6 @@
-// Package kanikolog reads the log of a Kaniko executor (v1.24.0) so that the CLI can show how far
-// a build has come, and counts in advance how many steps a Dockerfile will produce so that the
-// progress can be a percentage.
+// Package kanikolog reads the log of a Kaniko executor (v1.24.0): the CLI follows a build's
+// progress with it, and the controller finds in it the cause of a failure. It is the one place
+// that knows how Kaniko formats its log.
 //
 // Kaniko logs through logrus. Its default --log-format is "color", a text format with ANSI colour
 // codes even when the output is not a terminal, so a pod log line looks like
@@ -110,11 +110,11 @@ var (
 	// ansiCSI matches ANSI control sequences (colours and cursor movement).
 	ansiCSI = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
 	// logrusText matches logrus' TextFormatter in TTY style (what "color" produces once the colour
-	// codes are removed): a four-letter level, a [timestamp] (seconds since start, or a full
-	// timestamp with --log-timestamp), then the message padded to 44 columns. The timestamp is
-	// required: Kaniko always prints one, and a RUN's own output ("WARN: disk low") must not pass
-	// for a record.
-	logrusText = regexp.MustCompile(`^(INFO|WARN|ERRO|FATA|PANI|DEBU|TRAC)\[[^\]]*\] (.*)$`)
+	// codes are removed): a four-letter level (the whole level name with the formatter's
+	// DisableLevelTruncation), a [timestamp] (seconds since start, or a full timestamp with
+	// --log-timestamp), then the message padded to 44 columns. The timestamp is required: Kaniko
+	// always prints one, and a RUN's own output ("WARN: disk low") must not pass for a record.
+	logrusText = regexp.MustCompile(`^(INFO|WARN(?:ING)?|ERRO(?:R)?|FATA(?:L)?|PANI(?:C)?|DEBU(?:G)?|TRAC(?:E)?)\[[^\]]*\]\s*(.*)$`)
 	// buildingStage is pkg/executor/build.go's "Building stage '%v' [idx: '%v', base-idx: '%v']".
 	buildingStage = regexp.MustCompile(`^Building stage '(.*)' \[idx: '(\d+)', base-idx: '-?\d+'\]$`)
 )
@@ -164,10 +164,7 @@ func ParseLine(line string) (Event, bool) {
 }
 
 func parse(line string) (Event, bool) {
-	line = strings.TrimRight(line, "\r\n")
-	if strings.IndexByte(line, 0x1b) >= 0 {
-		line = ansiCSI.ReplaceAllString(line, "")
-	}
+	line = clean(line)
 	if level, msg, ok := record(line); ok {
 		return fromRecord(level, msg)
 	}
@@ -177,6 +174,34 @@ func parse(line string) (Event, bool) {
 		}
 	}
 	return Event{}, false
+}
+
+// clean removes colour codes and surrounding blanks (the line ending, logrus' padding).
+func clean(line string) string {
+	if strings.IndexByte(line, 0x1b) >= 0 {
+		line = ansiCSI.ReplaceAllString(line, "")
+	}
+	return strings.TrimSpace(line)
+}
+
+// Record splits one line of a Kaniko log into its logrus level, spelt as logrus names levels
+// ("info", "warning", "error", "fatal", "panic", "debug", "trace"), and its message. It reads all
+// of Kaniko's --log-format values ("color", "text", "json"). ok is false for lines that are not
+// log records: the output of RUN steps, and the bare error line Kaniko prints before it exits.
+// Colour codes, the line ending and logrus' padding are removed.
+func Record(line string) (level, msg string, ok bool) {
+	return record(clean(line))
+}
+
+// IsStep reports whether line is Kaniko announcing a Dockerfile instruction, and returns the
+// instruction as the Dockerfile spells it ("RUN make"). Kaniko announces each instruction as it
+// starts it, so the last one announced before a failure is the one that failed.
+func IsStep(line string) (string, bool) {
+	ev, ok := parse(line)
+	if !ok || ev.Kind != Step {
+		return "", false
+	}
+	return ev.Text, true
 }
 
 // repository strips the tag or digest from an image reference. A colon before the last slash
@@ -210,7 +235,7 @@ func record(line string) (level, msg string, ok bool) {
 	if m := logrusText.FindStringSubmatch(line); m != nil {
 		// Fields, if any, follow the padded message after at least one space; Kaniko's records
 		// carry none, so only the padding is removed.
-		return textLevels[m[1]], strings.TrimRight(m[2], " "), true
+		return textLevels[m[1][:4]], strings.TrimRight(m[2], " "), true
 	}
 	switch {
 	case strings.HasPrefix(line, "{"):
@@ -221,7 +246,7 @@ func record(line string) (level, msg string, ok bool) {
 		if json.Unmarshal([]byte(line), &r) != nil || r.Level == "" {
 			return "", "", false
 		}
-		return r.Level, r.Msg, true
+		return strings.ToLower(r.Level), r.Msg, true
 	case strings.HasPrefix(line, "time=") || strings.HasPrefix(line, "level="):
 		return logfmt(line)
 	}
@@ -262,7 +287,7 @@ func logfmt(line string) (level, msg string, ok bool) {
 		}
 		switch key {
 		case "level":
-			level, haveLevel = val, true
+			level, haveLevel = strings.ToLower(val), true
 		case "msg":
 			msg = val
 		}
