@@ -20,6 +20,7 @@ import (
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/bundle"
+	"github.com/fleetflow/flow-build/internal/dockerfile"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/kanikolog"
 	"github.com/fleetflow/flow-build/internal/progress"
@@ -304,7 +305,7 @@ func countSteps(t *target) int {
 	if err != nil {
 		return 0
 	}
-	n, err := kanikolog.CountStepsSkipUnused(data, t.build.Target)
+	n, err := dockerfile.CountStepsSkipUnused(data, t.build.Target)
 	if err != nil {
 		return 0
 	}

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/fleetflow/flow-build/internal/dockerfile"
 )
 
 const finalDigest = "sha256:5d41402abc4b2a76b9719d911017c592ae1f1b7e3f2c9d8e7a6b5c4d3e2f1a0b"
@@ -74,11 +76,11 @@ func TestParserWholeBuild(t *testing.T) {
 // The step count of the Dockerfile that produced the log must equal the steps in the log: that
 // is what makes the percentage reach 100% exactly when Kaniko starts pushing.
 func TestCountStepsMatchesLog(t *testing.T) {
-	df, err := os.ReadFile(filepath.Join("testdata", "node-multistage.Dockerfile"))
+	df, err := os.ReadFile(filepath.Join("..", "dockerfile", "testdata", "node-multistage.Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := CountSteps(df, "production")
+	n, err := dockerfile.CountSteps(df, "production")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func (t *Task) Pending(message string) {
 }
 
 // Building reports build progress: done is the number of Dockerfile steps finished, total the
-// number the build will run (kanikolog.CountSteps), and step the instruction now running (may be
+// number the build will run (dockerfile.CountSteps), and step the instruction now running (may be
 // empty). total 0 means the number of steps is unknown: no percentage is shown until the build
 // ends. A build reaches 100% when its last step finishes, or when Pushing or Succeeded is
 // reported.

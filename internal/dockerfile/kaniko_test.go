@@ -1,4 +1,4 @@
-package kanikolog
+package dockerfile
 
 import (
 	"os"
@@ -206,24 +206,5 @@ func TestCountStepsErrors(t *testing.T) {
 				t.Errorf("CountStepsSkipUnused error %v, want %v", err2, err)
 			}
 		})
-	}
-}
-
-func TestSplitWords(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{`RUN cat <<EOF > /x`, []string{"RUN", "cat", "<<EOF", ">", "/x"}},
-		{`RUN echo "a <<b"  'c d'`, []string{"RUN", "echo", `"a <<b"`, `'c d'`}},
-		{`RUN echo a\ b`, []string{"RUN", "echo", `a\ b`}},
-		{`RUN echo "x\"y"`, []string{"RUN", "echo", `"x\"y"`}},
-		{"  ", nil},
-	}
-	for _, tt := range tests {
-		got := splitWords(tt.in, '\\')
-		if strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
-			t.Errorf("splitWords(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
