@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,12 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
@@ -32,13 +36,19 @@ const (
 	// wakes exactly the builds waiting for it.
 	pushSecretIndex = "spec.pushSecretRef.name"
 
+	// slotWaitIndex indexes ImageBuilds waiting for a free build slot, so that a build pod
+	// finishing wakes exactly those builds.
+	slotWaitIndex = "status.waitingForSlot"
+
 	// timeoutGrace is how long past spec.timeout the controller waits for the kubelet's own
 	// activeDeadlineSeconds before it gives up on a pod itself (a pod that never got scheduled
 	// has no deadline running).
 	timeoutGrace = time.Minute
 
-	// capacityRetry is how soon a build waiting for a free slot looks again.
-	capacityRetry = 3 * time.Second
+	// slotRecheck is how soon a build waiting for a free slot looks again by itself. A build pod
+	// that finishes or goes wakes the waiting builds at once; this only covers a slot that frees
+	// without a pod event (a reservation for a pod that never showed up expiring).
+	slotRecheck = pendingExpiry
 )
 
 // ImageBuildReconciler runs one Kaniko pod per ImageBuild generation and reports its result.
@@ -62,9 +72,11 @@ type ImageBuildReconciler struct {
 	// errors, which pushes the cause out of the 2 KiB termination message; the log still has it.
 	// Nil keeps classification to the termination message.
 	PodLogs func(ctx context.Context, namespace, pod, container string) (string, error)
+	// Clock tells the time (build start and completion, timeouts, slot reservations); nil means
+	// the real clock. Tests move a fake one.
+	Clock clock.PassiveClock
 
 	slots *slotTracker
-	now   func() time.Time
 }
 
 // +kubebuilder:rbac:groups=build.fleetflow.dev,resources=imagebuilds,verbs=get;list;watch;update;patch;delete
@@ -192,13 +204,13 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 	if !ok {
 		setInProgress(ib, buildv1.PhasePending, buildv1.ReasonPending, fmt.Sprintf(
 			"waiting for a free build slot: %d builds run at once in this cluster", r.MaxConcurrentBuilds))
-		return ctrl.Result{RequeueAfter: capacityRetry}, true, nil
+		return ctrl.Result{RequeueAfter: slotRecheck}, true, nil
 	}
 	if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		r.slots.forget(slot)
 		return ctrl.Result{}, true, fmt.Errorf("creating build pod %s: %w", pod.Name, err)
 	}
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	ib.Status.PodName = pod.Name
 	ib.Status.Attempts = attempt
 	if ib.Status.StartTime == nil {
@@ -217,7 +229,7 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 	case result.Lost:
 		return r.retryLostPod(ctx, ib, result.Message)
 	case !result.Done:
-		if deadline := r.deadline(ib); !deadline.IsZero() && r.now().After(deadline) {
+		if deadline := r.deadline(ib); !deadline.IsZero() && r.Clock.Now().After(deadline) {
 			// The kubelet enforces activeDeadlineSeconds only once the pod started; this covers a pod
 			// that never did (unschedulable, image pull failing).
 			if err := r.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
@@ -232,7 +244,7 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 			msg = fmt.Sprintf("building %s in pod %s (kubectl logs -n %s %s -c kaniko -f)", ib.Spec.Image, pod.Name, ib.Namespace, pod.Name)
 		}
 		setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, msg)
-		return ctrl.Result{RequeueAfter: time.Until(r.deadline(ib))}, true, nil
+		return ctrl.Result{RequeueAfter: r.deadline(ib).Sub(r.Clock.Now())}, true, nil
 	}
 	if result.CauseInLog && r.PodLogs != nil {
 		if tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer); err == nil {
@@ -259,7 +271,7 @@ func (r *ImageBuildReconciler) retryLostPod(ctx context.Context, ib *buildv1.Ima
 }
 
 func (r *ImageBuildReconciler) finish(ib *buildv1.ImageBuild, phase buildv1.BuildPhase, reason, message, digest string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	ib.Status.CompletionTime = &now
 	if phase == buildv1.PhaseSucceeded {
 		if ib.Spec.Push {
@@ -338,10 +350,34 @@ func timeout(ib *buildv1.ImageBuild) time.Duration {
 	return buildpod.DefaultTimeout
 }
 
-// SetupWithManager registers the controller, its watches and its index.
+// SetupWithManager registers the controller, its watches and its indexes.
 func (r *ImageBuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.now == nil {
-		r.now = time.Now
+	r.setDefaults(mgr.GetClient())
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(context.Background(), &buildv1.ImageBuild{}, pushSecretIndex, pushSecretName); err != nil {
+		return fmt.Errorf("indexing ImageBuilds by push Secret: %w", err)
+	}
+	if err := indexer.IndexField(context.Background(), &buildv1.ImageBuild{}, slotWaitIndex, waitingForSlot); err != nil {
+		return fmt.Errorf("indexing ImageBuilds waiting for a build slot: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&buildv1.ImageBuild{}).
+		Owns(&corev1.Pod{}).
+		// Metadata only: the controller must notice a Secret appear, never hold Secret data in memory.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSecret), builder.OnlyMetadata)
+	if r.MaxConcurrentBuilds > 0 {
+		b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSlot), builder.WithPredicates(slotFreed))
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("imagebuild").
+		Complete(r)
+}
+
+// setDefaults fills in what the manager's flags may leave unset. pods reads the build pods that
+// count against the concurrency cap.
+func (r *ImageBuildReconciler) setDefaults(pods client.Reader) {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
 	}
 	if r.MaxAttempts <= 0 {
 		r.MaxAttempts = 3
@@ -349,24 +385,51 @@ func (r *ImageBuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 4
 	}
-	r.slots = &slotTracker{max: r.MaxConcurrentBuilds, reader: mgr.GetClient()}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &buildv1.ImageBuild{}, pushSecretIndex,
-		func(o client.Object) []string {
-			if ref := o.(*buildv1.ImageBuild).Spec.PushSecretRef; ref != nil {
-				return []string{ref.Name}
-			}
-			return nil
-		}); err != nil {
-		return fmt.Errorf("indexing ImageBuilds by push Secret: %w", err)
+	r.slots = &slotTracker{max: r.MaxConcurrentBuilds, reader: pods, clock: r.Clock}
+}
+
+func pushSecretName(o client.Object) []string {
+	if ref := o.(*buildv1.ImageBuild).Spec.PushSecretRef; ref != nil {
+		return []string{ref.Name}
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&buildv1.ImageBuild{}).
-		Owns(&corev1.Pod{}).
-		// Metadata only: the controller must notice a Secret appear, never hold Secret data in memory.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSecret), builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Named("imagebuild").
-		Complete(r)
+	return nil
+}
+
+// waitingForSlot indexes a build that waits for a free slot (or has just been accepted, which
+// waits for one as well when the cap is reached) under "true".
+func waitingForSlot(o client.Object) []string {
+	ib := o.(*buildv1.ImageBuild)
+	if ib.Status.Phase == buildv1.PhasePending && readyReason(ib) == buildv1.ReasonPending {
+		return []string{"true"}
+	}
+	return nil
+}
+
+// slotFreed passes the pod events that give a build slot back: a build pod that finished, started
+// terminating or went away.
+var slotFreed = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	UpdateFunc:  func(e event.UpdateEvent) bool { return holdsSlot(e.ObjectOld) && !holdsSlot(e.ObjectNew) },
+	DeleteFunc:  func(e event.DeleteEvent) bool { return holdsSlot(e.Object) },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// buildsWaitingForSlot wakes every build waiting for a free slot, oldest first, when a build pod
+// gave one back. The builds race for the slot through the slot tracker; the losers wait on.
+func (r *ImageBuildReconciler) buildsWaitingForSlot(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &buildv1.ImageBuildList{}
+	if err := r.List(ctx, list, client.MatchingFields{slotWaitIndex: "true"}); err != nil {
+		log.FromContext(ctx).Error(err, "listing ImageBuilds waiting for a build slot")
+		return nil
+	}
+	slices.SortStableFunc(list.Items, func(a, b buildv1.ImageBuild) int {
+		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	})
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }
 
 func (r *ImageBuildReconciler) buildsWaitingForSecret(ctx context.Context, o client.Object) []reconcile.Request {

@@ -17,6 +17,7 @@ import (
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/testing/poll"
 )
 
 var digest = "sha256:" + strings.Repeat("0123456789abcdef", 4)
@@ -91,10 +92,7 @@ func TestIntegration_BuildSucceeds(t *testing.T) {
 		// or every such update would rebuild the image.
 		t.Errorf("a metadata-only update moved the generation from %d to %d", genBefore, ib.Generation)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if n := len(e.pods()); n != 1 {
-		t.Errorf("%d pods after a metadata-only change, want 1: %v", n, podNames(e.pods()))
-	}
+	poll.Consistently(t, 500*time.Millisecond, "one pod after a metadata-only change", e.podCount(1))
 }
 
 func TestIntegration_FailureReasons(t *testing.T) {
@@ -209,11 +207,8 @@ func TestIntegration_NewGenerationBuildsOnceMore(t *testing.T) {
 	if ib.Status.Output != nil {
 		t.Errorf("the new generation still shows the old output %+v", ib.Status.Output)
 	}
-	// Give a buggy controller the chance to create more pods, then count.
-	time.Sleep(time.Second)
-	if n := len(e.pods()); n != 2 {
-		t.Errorf("%d pods after one spec change, want exactly 2 (one per generation)", n)
-	}
+	// Give a buggy controller the chance to create more pods.
+	poll.Consistently(t, time.Second, "exactly 2 pods after one spec change (one per generation)", e.podCount(2))
 	second := e.waitPod(ib.Status.PodName)
 	if !slices.Contains(second.Spec.Containers[0].Args, "--destination=registry.test/team/gen:v1.3.0") {
 		t.Errorf("generation 2 pod args %v lack the new tag", second.Spec.Containers[0].Args)
@@ -230,11 +225,8 @@ func TestIntegration_ManagerRestartMidBuild(t *testing.T) {
 
 	e.stopManager()
 	e.startManager()
-	time.Sleep(time.Second) // the new manager syncs and reconciles everything once
-
-	if pods := e.pods(); len(pods) != 1 {
-		t.Fatalf("%d pods after a manager restart, want 1", len(pods))
-	}
+	// The new manager syncs and reconciles everything once.
+	poll.Consistently(t, time.Second, "one pod after a manager restart", e.podCount(1))
 	kubelet{t}.kanikoExited(pod, 0, digest, "Completed")
 	ib = e.waitPhase("restart", buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
 	if ib.Status.Attempts != 1 || ib.Status.Output.Digest != digest {
@@ -250,7 +242,7 @@ func TestIntegration_LostPodIsRetriedThenPodLost(t *testing.T) {
 	first := ib.Status.PodName
 	e.deletePod(first)
 
-	eventually(t, 45*time.Second, "a second attempt", func() (bool, string) {
+	poll.Eventually(t, 45*time.Second, "a second attempt", func() (bool, string) {
 		ib = e.get("lost")
 		return ib.Status.Attempts == 2 && ib.Status.PodName != first, fmt.Sprintf("attempts %d pod %s", ib.Status.Attempts, ib.Status.PodName)
 	})
@@ -305,10 +297,7 @@ func TestIntegration_ConcurrencyCap(t *testing.T) {
 	e.waitPod(ib.Status.PodName)
 	e.create(e.build("second", nil))
 	e.waitPhase("second", buildv1.PhasePending, buildv1.ReasonPending)
-	time.Sleep(time.Second)
-	if n := len(e.pods()); n != 1 {
-		t.Fatalf("%d build pods with a cap of 1", n)
-	}
+	poll.Consistently(t, time.Second, "one build pod with a cap of 1", e.podCount(1))
 	kubelet{t}.kanikoExited(e.waitPod(ib.Status.PodName), 0, digest, "Completed")
 	e.waitPhase("first", buildv1.PhaseSucceeded, buildv1.ReasonSucceeded)
 	e.waitPhase("second", buildv1.PhaseBuilding, buildv1.ReasonBuilding)
@@ -328,7 +317,7 @@ func TestIntegration_TTLDeletesFinishedBuilds(t *testing.T) {
 
 	// Watch the ttl build finish and then disappear; it must not go before its TTL has passed.
 	var completed *metav1.Time
-	eventually(t, 45*time.Second, "the ttl build to be deleted", func() (bool, string) {
+	poll.Eventually(t, 45*time.Second, "the ttl build to be deleted", func() (bool, string) {
 		ib := &buildv1.ImageBuild{}
 		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "ttl"}, ib)
 		if apierrors.IsNotFound(err) {
@@ -369,7 +358,7 @@ func TestIntegration_EphemeralSecretDeletedAndNothingLeaks(t *testing.T) {
 	kubelet{t}.kanikoExited(pod, 1, `error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for "registry.test/team/eph:v1.2.0": POST https://registry.test/v2/team/eph/blobs/uploads/: UNAUTHORIZED: authentication required`, "Error")
 	ib = e.waitPhase("eph", buildv1.PhaseFailed, buildv1.ReasonAuthenticationFailed)
 
-	eventually(t, 30*time.Second, "the forwarded Secret to be deleted", func() (bool, string) {
+	poll.Eventually(t, 30*time.Second, "the forwarded Secret to be deleted", func() (bool, string) {
 		err := k8s.Get(context.Background(), client.ObjectKeyFromObject(secret), &corev1.Secret{})
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
@@ -477,7 +466,7 @@ func assertConditions(t *testing.T, ib *buildv1.ImageBuild, ready, reconciling, 
 
 func (e *testEnv) waitEvent(name, reason string) {
 	e.t.Helper()
-	eventually(e.t, 30*time.Second, fmt.Sprintf("event %s on %s", reason, name), func() (bool, string) {
+	poll.Eventually(e.t, 30*time.Second, fmt.Sprintf("event %s on %s", reason, name), func() (bool, string) {
 		list := &eventsv1.EventList{}
 		if err := k8s.List(context.Background(), list, client.InNamespace(e.ns)); err != nil {
 			return false, err.Error()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -16,7 +17,8 @@ import (
 // its own controller so that the build controller never deletes what it reconciles.
 type RetentionReconciler struct {
 	client.Client
-	now func() time.Time
+	// Clock tells the time; nil means the real clock. Tests move a fake one.
+	Clock clock.PassiveClock
 }
 
 // Reconcile deletes a finished build whose TTL expired, or asks to be called again when it will.
@@ -29,7 +31,7 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !ok || !ib.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	if wait := expiry.Sub(r.now()); wait > 0 {
+	if wait := expiry.Sub(r.Clock.Now()); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	// The UID precondition keeps a quickly recreated build of the same name alive.
@@ -52,8 +54,8 @@ func expiresAt(ib *buildv1.ImageBuild) (time.Time, bool) {
 
 // SetupWithManager registers the retention controller.
 func (r *RetentionReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.now == nil {
-		r.now = time.Now
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&buildv1.ImageBuild{}).

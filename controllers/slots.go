@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
@@ -26,6 +27,7 @@ const pendingExpiry = time.Minute
 type slotTracker struct {
 	max    int
 	reader client.Reader
+	clock  clock.PassiveClock
 
 	mu      sync.Mutex
 	pending map[string]time.Time
@@ -46,8 +48,7 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 	}
 	active := map[string]bool{}
 	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		if p := &pods.Items[i]; holdsSlot(p) {
 			active[p.Namespace+"/"+p.Name] = true
 		}
 	}
@@ -55,7 +56,7 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 		s.pending = map[string]time.Time{}
 	}
 	for k, t := range s.pending {
-		if active[k] || time.Since(t) > pendingExpiry {
+		if active[k] || s.clock.Since(t) > pendingExpiry {
 			delete(s.pending, k)
 		}
 	}
@@ -70,9 +71,16 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 	if used >= s.max {
 		return false, nil
 	}
-	s.pending[key] = time.Now()
+	s.pending[key] = s.clock.Now()
 	activeBuilds.Set(float64(used + 1))
 	return true, nil
+}
+
+// holdsSlot reports whether a build pod counts against the cap: until it has finished or is
+// being deleted.
+func holdsSlot(o client.Object) bool {
+	p, ok := o.(*corev1.Pod)
+	return ok && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
 // forget gives back a slot reserved for a pod that could not be created.

@@ -23,6 +23,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/manager"
 	"github.com/fleetflow/flow-build/internal/scheme"
 	"github.com/fleetflow/flow-build/internal/testing/envtestutil"
+	"github.com/fleetflow/flow-build/internal/testing/poll"
 	"github.com/fleetflow/flow-build/internal/testing/syncbuf"
 )
 
@@ -158,22 +159,6 @@ func (e *testEnv) create(obj client.Object) {
 	}
 }
 
-// eventually polls cond until it returns true, failing the test with the last explanation after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-}
-
 func (e *testEnv) get(name string) *buildv1.ImageBuild {
 	e.t.Helper()
 	ib := &buildv1.ImageBuild{}
@@ -187,7 +172,7 @@ func (e *testEnv) get(name string) *buildv1.ImageBuild {
 func (e *testEnv) waitPhase(name string, phase buildv1.BuildPhase, reason string) *buildv1.ImageBuild {
 	e.t.Helper()
 	var ib *buildv1.ImageBuild
-	eventually(e.t, 45*time.Second, fmt.Sprintf("%s to be %s/%s", name, phase, reason), func() (bool, string) {
+	poll.Eventually(e.t, 45*time.Second, fmt.Sprintf("%s to be %s/%s", name, phase, reason), func() (bool, string) {
 		ib = &buildv1.ImageBuild{}
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, ib); err != nil {
 			return false, err.Error()
@@ -217,11 +202,19 @@ func (e *testEnv) pods() []corev1.Pod {
 	return list.Items
 }
 
+// podCount is a condition for poll.Consistently: this test's namespace holds exactly n pods.
+func (e *testEnv) podCount(n int) func() (bool, string) {
+	return func() (bool, string) {
+		pods := e.pods()
+		return len(pods) == n, fmt.Sprintf("%d pods: %v", len(pods), podNames(pods))
+	}
+}
+
 // waitPod waits for the build pod of the named build and returns it.
 func (e *testEnv) waitPod(podName string) *corev1.Pod {
 	e.t.Helper()
 	pod := &corev1.Pod{}
-	eventually(e.t, 45*time.Second, "pod "+podName, func() (bool, string) {
+	poll.Eventually(e.t, 45*time.Second, "pod "+podName, func() (bool, string) {
 		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: podName}, pod)
 		if err != nil {
 			return false, err.Error()

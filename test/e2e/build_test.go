@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/testing/poll"
 )
 
 // Cases 1, 4 and 8: the example's prod stage, pushed for real; digests checked at the registry;
@@ -291,8 +293,8 @@ func TestE2E_GitOpsRenderedManifests(t *testing.T) {
 	}
 	// Applying the same file again is no new build.
 	kubectl(t, "apply", "-n", ns, "-f", file)
-	time.Sleep(2 * time.Second)
-	if pods := buildPods(t, ns); len(pods) != 1 {
-		t.Errorf("%d build pods after re-applying the same manifests, want 1", len(pods))
-	}
+	poll.Consistently(t, 2*time.Second, "one build pod after re-applying the same manifests", func() (bool, string) {
+		pods := buildPods(t, ns)
+		return len(pods) == 1, fmt.Sprintf("%d build pods", len(pods))
+	})
 }
