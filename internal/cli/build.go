@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/logs"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
@@ -26,6 +26,9 @@ import (
 	"github.com/fleetflow/flow-build/internal/version"
 )
 
+// buildOptions is `flow build` in kubectl's shape: flags and arguments are gathered by Complete,
+// checked by Validate, and carried out by Run. Every failure of Run comes back as an error, which
+// the root command reports once.
 type buildOptions struct {
 	env Env
 
@@ -45,6 +48,10 @@ type buildOptions struct {
 	bundleRepo string
 	verbose    bool
 	kube       kubeFlags
+
+	// Set by Complete.
+	stage       string
+	onlyService []string // services asked for by name (-s, or the SERVICE argument)
 }
 
 func newBuildCommand(env Env) *cobra.Command {
@@ -71,10 +78,11 @@ Tags: --tag beats the tag written in the service's image, which beats "latest".`
   flow build --push --tag v1.2.0 --source git -o yaml prod > imagebuilds.yaml`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("no-wait") {
-				o.wait = !o.noWait
+			o.Complete(cmd, args)
+			if err := o.Validate(); err != nil {
+				return err
 			}
-			return o.run(cmd.Context(), args)
+			return runFailure(o.Run(cmd.Context()))
 		},
 		ValidArgsFunction: o.complete,
 	}
@@ -100,12 +108,22 @@ Tags: --tag beats the tag written in the service's image, which beats "latest".`
 	return cmd
 }
 
-func (o *buildOptions) run(ctx context.Context, args []string) error {
-	stage := args[len(args)-1]
-	services := slices.Clone(o.services)
-	if len(args) == 2 {
-		services = append(services, args[0])
+// Complete fills in what the flags and arguments leave to be worked out: the stage, the services
+// asked for, and --no-wait's say over --wait.
+func (o *buildOptions) Complete(cmd *cobra.Command, args []string) {
+	if cmd.Flags().Changed("no-wait") {
+		o.wait = !o.noWait
 	}
+	o.stage = args[len(args)-1]
+	o.onlyService = slices.Clone(o.services)
+	if len(args) == 2 {
+		o.onlyService = append(o.onlyService, args[0])
+	}
+}
+
+// Validate checks the flags on their own, before anything is read or contacted. Its errors are
+// errors of the command line (exit status 2).
+func (o *buildOptions) Validate() error {
 	switch {
 	case o.output != "" && o.output != "yaml" && o.output != "json":
 		return fmt.Errorf("--output %q: use yaml or json", o.output)
@@ -114,8 +132,13 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
 		return fmt.Errorf("--timeout %s: use a duration between 10s and 24h", o.timeout)
 	}
+	return nil
+}
 
-	lang := usererr.LangFromEnv(o.env.Getenv)
+// Run builds the stage: it reads the config, checks every build, asks the cluster to validate the
+// ImageBuilds, checks push access, uploads the build contexts, then creates the ImageBuilds (or
+// renders them) and follows them. Nothing is pushed or created before every check has passed.
+func (o *buildOptions) Run(ctx context.Context) error {
 	if o.verbose {
 		// go-containerregistry logs each request with Authorization headers and token bodies
 		// replaced by "<redacted>".
@@ -126,26 +149,23 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	}
 	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
 	if err != nil {
-		return o.fail(err)
+		return err
 	}
 	o.debugf("config: %s", path)
 	conf, err := fleetconfig.Load(path, o.env.Getenv)
 	if err != nil {
-		return o.fail(err)
+		return err
 	}
-	plan, err := conf.Resolve(stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: services, NoCache: o.noCache})
+	plan, err := conf.Resolve(o.stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: o.onlyService, NoCache: o.noCache})
 	if err != nil {
-		return o.fail(err)
+		return err
 	}
 	for _, w := range plan.Warnings {
 		notef(o.env.Stderr, "warning: %s\n", w)
 	}
 	targets, errs := o.targets(plan)
 	if len(errs) > 0 {
-		for _, err := range errs {
-			notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
-		}
-		return exitError{ExitFailed}
+		return problems(errs)
 	}
 	for _, t := range targets {
 		names := make([]string, 0, len(t.build.BuildArgs))
@@ -162,7 +182,7 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	}
 	if o.source == "git" {
 		if err := gitSources(ctx, targets); err != nil {
-			return o.fail(err)
+			return err
 		}
 	}
 
@@ -179,24 +199,22 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	if o.output == "" {
 		cl, err = o.kube.connect(o.env)
 		if err != nil {
-			return o.fail(err)
+			return err
 		}
 		params.namespace = cl.namespace
 		// Nothing is pushed before the cluster has said it would accept the builds.
 		if err := cl.dryRun(ctx, targets, params); err != nil {
-			return o.fail(err)
+			return err
 		}
 	}
 
 	keychain := registryauth.Keychain(o.env.Getenv)
 	if err := o.preflight(ctx, targets, keychain); err != nil {
-		notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
-		return exitError{ExitFailed}
+		return err
 	}
 	if o.source == "bundle" {
 		if err := o.pushBundles(ctx, targets, keychain, out); err != nil {
-			notef(o.env.Stderr, "%s\n", usererr.Format(err, lang))
-			return exitError{ExitFailed}
+			return err
 		}
 	}
 
@@ -205,7 +223,7 @@ func (o *buildOptions) run(ctx context.Context, args []string) error {
 	}
 	builds, err := cl.create(ctx, targets, params, keychain, o.pushSecret == "")
 	if err != nil {
-		return o.fail(err)
+		return err
 	}
 	for _, ib := range builds {
 		secret := "none"
@@ -225,12 +243,6 @@ func (o *buildOptions) debugf(format string, args ...any) {
 	if o.verbose {
 		notef(o.env.Stderr, "flow: "+format+"\n", args...)
 	}
-}
-
-// fail prints err in the user's language and ends the command with exit status 1.
-func (o *buildOptions) fail(err error) error {
-	notef(o.env.Stderr, "%s\n", usererr.Format(err, usererr.LangFromEnv(o.env.Getenv)))
-	return exitError{ExitFailed}
 }
 
 // targets validates every build of the plan and reports all problems at once, so that one run of
@@ -290,7 +302,7 @@ func (o *buildOptions) preflight(ctx context.Context, targets []*target, kc auth
 	if o.env.Transport != nil {
 		opts = append(opts, registryauth.WithTransport(o.env.Transport))
 	}
-	return forEach(sortedKeys(repos), func(repo string) error {
+	return parallel(ctx, sortedKeys(repos), func(ctx context.Context, repo string) error {
 		return registryauth.CheckPush(ctx, repo, kc, opts...)
 	})
 }
@@ -309,7 +321,7 @@ func (o *buildOptions) remoteOptions(ctx context.Context, kc authn.Keychain) []r
 
 // pushBundles packs and pushes every build context, in parallel.
 func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc authn.Keychain, out *output) error {
-	return forEach(targets, func(t *target) error {
+	return parallel(ctx, targets, func(ctx context.Context, t *target) error {
 		start := time.Now()
 		img, stats, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile})
 		if err != nil {
@@ -327,20 +339,25 @@ func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc au
 	})
 }
 
-// forEach runs fn for every item in parallel and returns the first error, in item order.
-func forEach[T any](items []T, fn func(T) error) error {
-	errs := make([]error, len(items))
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { errs[i] = fn(it) })
+// maxParallel bounds the registry checks and bundle uploads under way at once: each upload holds a
+// packed build context, and a stage of many services must not hold them all.
+const maxParallel = 8
+
+// parallel runs fn for every item, at most maxParallel at a time. The first failure cancels the
+// context of the calls under way and keeps the remaining ones from starting; it is the error
+// returned, since the others only followed from the cancellation.
+func parallel[T any](ctx context.Context, items []T, fn func(context.Context, T) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxParallel)
+	for _, it := range items {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(ctx, it)
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 func sortedKeys(m map[string]bool) []string {

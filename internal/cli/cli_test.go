@@ -3,7 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +121,71 @@ func TestVersion(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := Run(context.Background(), Env{Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" }}, []string{"version"}); code != 0 || !strings.HasPrefix(stdout.String(), "flow ") {
 		t.Errorf("flow version: exit %d output %q", code, stdout.String())
+	}
+}
+
+// Every problem found in the plan is reported, each as a block of its own, through the one error
+// path, and the run fails (exit 1) before anything is contacted.
+func TestSeveralProblemsReportedAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"fleet.kdl":  "project \"p\"\nservice \"api\" {\n dockerfile \"Dockerfile\"\n}\nservice \"web\" {\n dockerfile \"Dockerfile\"\n}\nstage \"prod\" {\n service \"api\"\n service \"web\"\n}\n",
+		"Dockerfile": "FROM scratch\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return map[string]string{"LANG": "C.UTF-8"}[k] }, WorkDir: dir}
+	code := Run(context.Background(), env, []string{"build", "--push", "prod"})
+	if code != ExitFailed {
+		t.Errorf("exit %d, want %d", code, ExitFailed)
+	}
+	out := stderr.String()
+	if n := strings.Count(out, "Error: the image name does not include a registry"); n != 2 {
+		t.Errorf("%d error blocks, want one per service:\n%s", n, out)
+	}
+	for _, svc := range []string{"p-api", "p-web"} {
+		if !strings.Contains(out, svc) {
+			t.Errorf("the errors do not name %s:\n%s", svc, out)
+		}
+	}
+}
+
+func TestParallel(t *testing.T) {
+	boom := errors.New("boom")
+	var mu sync.Mutex
+	running, most, started := 0, 0, 0
+	items := make([]int, 40)
+	for i := range items {
+		items[i] = i
+	}
+	err := parallel(context.Background(), items, func(ctx context.Context, i int) error {
+		mu.Lock()
+		running++
+		started++
+		most = max(most, running)
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		if i == 5 {
+			return boom
+		}
+		// The others wait for the failure's cancellation, as an upload would stop.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("upload %d: %w", i, ctx.Err())
+		case <-time.After(10 * time.Second):
+			return nil
+		}
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("parallel returned %v, want the failure that cancelled the rest", err)
+	}
+	if most > maxParallel {
+		t.Errorf("%d calls at once, want at most %d", most, maxParallel)
+	}
+	if started == len(items) {
+		t.Errorf("all %d calls started although the first failure should stop the rest", started)
 	}
 }

@@ -43,10 +43,34 @@ type Env struct {
 	RESTConfig *rest.Config
 }
 
-// exitError carries an exit code through cobra; its message, if any, was already printed.
+// exitError carries an exit code through cobra; what went wrong was already shown (a build that
+// failed is reported in the progress output).
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// failure is an error met while carrying out a command whose command line was fine: exit status 1.
+// Errors that are not failures are errors of the command line (exit status 2).
+type failure struct{ error }
+
+func (f failure) Unwrap() error { return f.error }
+
+// runFailure marks what a command's Run returns as a failure.
+func runFailure(err error) error {
+	var exit exitError
+	if err == nil || errors.As(err, &exit) {
+		return err
+	}
+	return failure{err}
+}
+
+// problems are several independent errors found at once, so that one run shows everything to fix.
+// Each is reported as a block of its own.
+type problems []error
+
+func (p problems) Error() string { return errors.Join(p...).Error() }
+
+func (p problems) Unwrap() []error { return p }
 
 // Main runs `flow` with the process's arguments and environment and returns its exit code.
 func Main() int {
@@ -87,15 +111,22 @@ func Run(ctx context.Context, env Env, args []string) int {
 		return ExitOK
 	case errors.As(err, &exit):
 		return exit.code
-	default:
-		lang := usererr.LangFromEnv(env.Getenv)
-		notef(env.Stderr, "%s\n", usererr.Format(err, lang))
-		var ue *usererr.Error
-		if errors.As(err, &ue) {
-			return ExitFailed
-		}
-		return ExitUsage
 	}
+	// The one place errors are shown: each problem as a block in the user's language.
+	lang := usererr.LangFromEnv(env.Getenv)
+	var many problems
+	if !errors.As(err, &many) {
+		many = problems{err}
+	}
+	for _, e := range many {
+		notef(env.Stderr, "%s\n", usererr.Format(e, lang))
+	}
+	var f failure
+	var ue *usererr.Error
+	if errors.As(err, &f) || errors.As(err, &ue) {
+		return ExitFailed
+	}
+	return ExitUsage
 }
 
 // NewRootCommand builds the `flow` command tree.
