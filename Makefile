@@ -35,6 +35,14 @@ manifests: ## Regenerate the CRD and RBAC manifests (config/ and the Helm chart)
 verify-generated: generate manifests ## Fail when generated files are stale.
 	@git diff --exit-code -- api config charts || { echo "generated files are stale: run 'make generate manifests' and commit the result" >&2; exit 1; }
 
+.PHONY: verify-tidy
+verify-tidy: ## Fail when go.mod and go.sum are not what `go mod tidy` makes of them.
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; }
+
+.PHONY: shellcheck
+shellcheck: ## shellcheck the scripts of hack/ and .ci/run (installs shellcheck with apt-get when missing).
+	hack/shellcheck.sh
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
@@ -54,7 +62,7 @@ lint-chart: ## helm lint, and a render of the chart with its default values.
 	$(HELM) template flow-build charts/flow-build --namespace flow-build-system >/dev/null
 
 .PHONY: verify
-verify: verify-generated vet lint lint-chart ## Everything CI checks besides the tests.
+verify: verify-generated verify-tidy vet lint lint-chart shellcheck ## Everything CI checks besides the tests.
 
 .PHONY: build
 build: ## Build bin/flow and bin/manager.

@@ -35,7 +35,8 @@ func TestIntegration_BuildSucceeds(t *testing.T) {
 	ib = e.waitPhase("api", buildv1.PhaseBuilding, buildv1.ReasonBuilding)
 	pod := e.waitPod(ib.Status.PodName)
 
-	// The pod is the one the design describes.
+	// The pod has the shape every build pod must have: owned by its build, never restarted, the
+	// deadline of spec.timeout, the bundle fetched by an init container, Kaniko's flags in order.
 	if !metav1.IsControlledBy(pod, ib) {
 		t.Errorf("pod %s is not controlled by the ImageBuild: %v", pod.Name, pod.OwnerReferences)
 	}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the hack/ scripts. Source it; do not run it.
 #
 # Everything slow to build (Kubernetes, etcd, Kaniko, the registry, Helm, linters) is cached
@@ -7,6 +8,7 @@
 set -euo pipefail
 
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034 # for the scripts that source this file
 REPO_ROOT=$(cd "$HACK_DIR/.." && pwd)
 
 # Versions: one place to change them.
@@ -58,7 +60,26 @@ package flowtools
 import _ "$pkg"
 EOF
   log "building $pkg ($ver) — cached in $out"
-  (cd "$dir" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || (cd "$dir" && GOFLAGS=-mod=mod go mod tidy))
+  # Quiet when it works; run again to show the error when it does not.
+  if ! (cd "$dir" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1); then
+    (cd "$dir" && GOFLAGS=-mod=mod go mod tidy)
+  fi
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "$pkg")
   mv "$out.tmp" "$out"
+}
+
+# need_packages PACKAGE...: installs the Debian packages that are missing, with apt-get. A fresh
+# machine (CI) has none of the tools beyond Go; as root this makes them appear, otherwise it says
+# which command to run.
+need_packages() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) != 0 ]]; then
+    die "missing ${missing[*]}: install with: sudo apt-get install ${missing[*]}"
+  fi
+  log "installing ${missing[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
 }

@@ -21,7 +21,7 @@
 # made by the CNI bridge plugin without masquerading, and a firewall chain drops pod traffic to any
 # address that is neither a pod, a Service nor the node itself. Needs root and Linux.
 #
-# Machine-specific settings this relies on (see the research notes in the design): a hybrid cgroup
+# Machine-specific settings this relies on: a hybrid cgroup
 # v1 host (kubelet failCgroupV1=false, cgroupfs driver), no CAP_SYS_RESOURCE (containerd
 # restrict_oom_score_adj), no dummy netdev (hence the address-only bridge).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -629,6 +629,7 @@ remove_containers() {
 # Shims outlive containerd; ours are the ones talking to our socket.
 kill_shims() {
   local pid
+  # shellcheck disable=SC2013 # one PID per line: splitting on words is splitting on lines
   for pid in $(grep -lsF -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
     [[ $pid == "$$" ]] && continue
     [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == *containerd-shim* ]] || continue

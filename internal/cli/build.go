@@ -286,8 +286,8 @@ func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 }
 
 // preflight checks, before anything is pushed or created, that the credentials may push to every
-// repository the run writes to: the spec's authentication error belongs before the build, not
-// minutes into it.
+// repository the run writes to: an authentication error belongs before the build, not minutes
+// into it.
 func (o *buildOptions) preflight(ctx context.Context, targets []*target, kc authn.Keychain) error {
 	repos := map[string]bool{}
 	for _, t := range targets {

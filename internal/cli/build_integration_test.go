@@ -312,7 +312,7 @@ func TestIntegration_WrongPasswordStopsBeforeAnything(t *testing.T) {
 				t.Errorf("exit %d, want %d", code, ExitFailed)
 			}
 			if !strings.Contains(stderr, tc.headline) || !strings.Contains(stderr, tc.remedy) || !strings.Contains(stderr, f.reg.Host) {
-				t.Errorf("stderr lacks the spec's auth error (%q, %q):\n%s", tc.headline, tc.remedy, stderr)
+				t.Errorf("stderr lacks the authentication error (%q, %q):\n%s", tc.headline, tc.remedy, stderr)
 			}
 			if strings.Contains(stdout+stderr, canary) {
 				t.Error("the password appears in the output")

@@ -26,7 +26,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/progress"
 )
 
-// output is what the user sees of a run: the spec's Building/Pushing/✓ blocks on the progress
+// output is what the user sees of a run: the Building/Pushing/✓ blocks on the progress
 // printer, and notes (uploads, hints) on stderr.
 type output struct {
 	env     Env

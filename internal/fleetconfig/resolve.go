@@ -247,8 +247,8 @@ func (c *Config) insideRoot(service, field, configured, p string) (string, error
 	return real, nil
 }
 
-// displayRel shows an absolute path inside the project relative to its root, the way the spec's
-// output does ("./services/api/Dockerfile", ".").
+// displayRel shows an absolute path inside the project relative to its root, the way the
+// output shows paths ("./services/api/Dockerfile", ".").
 func (c *Config) displayRel(p string) string {
 	rel, err := filepath.Rel(c.Root, p)
 	if err != nil {

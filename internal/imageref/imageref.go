@@ -1,11 +1,11 @@
 // Package imageref parses image names as people write them in FleetFlow files
-// and on the command line, and resolves the tag to push (spec §2):
-// --tag, else the tag in the image, else "latest".
+// and on the command line, and resolves the tag to push: --tag, else the tag
+// in the image, else "latest". A ":port" after the registry host is not a tag.
 //
 // The grammar is Docker's reference grammar with one deliberate difference:
 // Docker silently turns `myapp` into `docker.io/library/myapp`, an official
 // image nobody outside Docker can push to. Here a name that has neither a
-// registry host nor a Docker Hub namespace is an error (spec §6), while
+// registry host nor a Docker Hub namespace is an error, while
 // `myuser/myapp` is a normal Docker Hub repository. Names keep the form the
 // user wrote; nothing is expanded, so what we print is what they typed.
 package imageref
@@ -218,7 +218,7 @@ func ValidateRepository(repo string) error {
 }
 
 // ValidateTag checks tag against the API's tag grammar, buildv1.TagPattern. The error
-// is the spec's invalid-tag error, naming the offending characters; its
+// is the invalid-tag error a user sees, naming the offending characters; its
 // Target is empty, for the caller to fill in when it knows the repository.
 func ValidateTag(tag string) error {
 	if tagRE.MatchString(tag) {

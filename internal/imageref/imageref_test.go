@@ -17,7 +17,7 @@ func TestResolve(t *testing.T) {
 		flag  string
 		want  Target
 	}{
-		// The spec's tag table (§2), row by row.
+		// The tag rules, one row each: --tag wins, then the image's own tag, then latest.
 		{"spec: image tag", "ghcr.io/org/myapp:main", "", Target{"ghcr.io/org/myapp", "main", "ghcr.io"}},
 		{"spec: --tag v1.0", "ghcr.io/org/myapp:main", "v1.0", Target{"ghcr.io/org/myapp", "v1.0", "ghcr.io"}},
 		{"spec: --tag abc123", "ghcr.io/org/myapp:main", "abc123", Target{"ghcr.io/org/myapp", "abc123", "ghcr.io"}},
@@ -41,7 +41,7 @@ func TestResolve(t *testing.T) {
 		{"IPv6 without port", "[fe80::1]/app", "", Target{"[fe80::1]/app", "latest", "[fe80::1]"}},
 		{"numeric tag after a path", "localhost:5000/app:5000", "", Target{"localhost:5000/app", "5000", "localhost:5000"}},
 
-		{"ECR spec example", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp:latest", "", Target{"123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp", "latest", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com"}},
+		{"ECR example", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp:latest", "", Target{"123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp", "latest", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com"}},
 		{"GCR deep path and separators", "gcr.io/my-project/my_app__x/sub.dir:v1.2.3-rc_1", "", Target{"gcr.io/my-project/my_app__x/sub.dir", "v1.2.3-rc_1", "gcr.io"}},
 		{"explicit 443", "registry.example.com:443/a/b/c/d", "", Target{"registry.example.com:443/a/b/c/d", "latest", "registry.example.com:443"}},
 		{"uppercase host is kept", "Registry.Example.com/team/app", "", Target{"Registry.Example.com/team/app", "latest", "Registry.Example.com"}},

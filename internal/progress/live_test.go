@@ -61,7 +61,7 @@ func TestLive(t *testing.T) {
 			t.Errorf("the bars never show %q:\n%s", want, bars)
 		}
 	}
-	// The spec's blocks stand above the bars, once each.
+	// The Building/Pushing blocks stand above the bars, once each.
 	for _, block := range []string{"Building api...\n  → Dockerfile: ", "Pushing api...\n  → ghcr.io/org/myapp:v1.2.0\n"} {
 		if strings.Count(bars, block) != 1 {
 			t.Errorf("the live output shows %q %d times, want once:\n%s", block, strings.Count(bars, block), bars)

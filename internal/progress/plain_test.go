@@ -43,7 +43,7 @@ func diff(t *testing.T, got, want string) {
 	}
 }
 
-// The spec's single-service sample, line for line, plus the digest on the closing line.
+// The product's single-service output, line for line, plus the digest on the closing line.
 func TestPlainSingleServiceIsTheSpecSample(t *testing.T) {
 	var buf bytes.Buffer
 	p := plain(&buf)
@@ -102,7 +102,7 @@ Pushing web...
 `)
 }
 
-// Two services run one after the other: the spec's multi-service structure (Building blocks,
+// Two services run one after the other: the multi-service structure (Building blocks,
 // then Pushing blocks, then the ✓ lines), with each bar led by its service's name.
 func TestPlainTwoServicesSequential(t *testing.T) {
 	var buf bytes.Buffer

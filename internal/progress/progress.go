@@ -1,5 +1,5 @@
-// Package progress shows the builds of `flow build` in the output format of the product spec
-// (image-push §5):
+// Package progress shows the builds of `flow build` in the product's output format, which FleetFlow
+// users know and scripts read; keep it exactly so:
 //
 //	Building api...
 //	  → Dockerfile: ./services/api/Dockerfile
@@ -95,7 +95,7 @@ const (
 
 func (ph phase) concluded() bool { return ph >= phaseSucceeded }
 
-// barWidth is the number of '#' in a full plain bar: 36, as in the spec's sample.
+// barWidth is the number of '#' in a full plain bar: 36.
 const barWidth = 36
 
 // Printer renders the progress of several builds. Create it with New.
@@ -446,12 +446,12 @@ func (p *Printer) buildHeader(t *Task) {
 
 // header prints "Building api..." or "Pushing api..." with the lines that belong under it, in
 // one write so that no other service's line can come between them. A blank line separates it
-// from a block of the other kind, as in the spec's samples.
+// from a block of the other kind.
 func (p *Printer) header(t *Task, ph phase) {
 	p.write(p.headerText(t, ph))
 }
 
-// liveHeader prints the same block above the live bars, so that a terminal shows the spec's
+// liveHeader prints the same block above the live bars, so that a terminal shows the
 // Building/Pushing blocks too, with the bars below them. Called with p.mu held.
 func (p *Printer) liveHeader(t *Task, ph phase) {
 	if (ph == phaseBuilding && t.header[0]) || (ph == phasePushing && t.header[1]) {

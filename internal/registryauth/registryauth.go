@@ -1,5 +1,6 @@
 // Package registryauth finds registry credentials the way the Docker CLI does
-// (spec §3), checks before any build that they allow a push, and turns them
+// (docker login, DOCKER_CONFIG, credential helpers), or in DOCKER_USERNAME and
+// DOCKER_PASSWORD, checks before any build that they allow a push, and turns them
 // into the docker config a build pod needs.
 //
 // Credentials pass through this package but never leave it in text: every
@@ -25,8 +26,8 @@ import (
 	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
-// The variables CI systems set when there is no docker login (spec §3, and
-// named in the authentication error's remedy).
+// The variables CI systems set when there is no docker login (named in the
+// authentication error's remedy).
 const (
 	EnvUsername = "DOCKER_USERNAME"
 	EnvPassword = "DOCKER_PASSWORD"

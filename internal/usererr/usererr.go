@@ -1,7 +1,9 @@
-// Package usererr holds the errors a person running `flow build` sees: the
-// failure kinds of the product spec (§3, §6), each rendered as a block with a
-// headline, the target, an optional cause and the lines that say how to fix
-// it — in Japanese when the locale is Japanese, in English otherwise.
+// Package usererr holds the errors a person running `flow build` sees: failed
+// registry authentication, an image name without a registry, a failed push
+// and an invalid tag (plus other invalid image names), each rendered as a
+// block with a headline, the target, an optional cause and the lines that say
+// how to fix it — in Japanese when the locale is Japanese, in English
+// otherwise. Their Japanese wording is FleetFlow's and must not change.
 //
 // An *Error is also an ordinary Go error: Error() is a one-line English text
 // for logs and wrapping, Render() is the block meant for a terminal.
@@ -59,12 +61,12 @@ func (t Text) In(lang Lang) string {
 
 func (t Text) empty() bool { return t.En == "" && t.Ja == "" }
 
-// Kind is the class of failure. The first four are the rows of the spec's
-// error table (§6); KindInvalidImage covers image names that are wrong for a
-// reason other than a missing registry (uppercase, a digest, bad characters),
-// where "the image name has no registry" would send the user the wrong way.
-// The constants carry a Kind prefix because the constructors (AuthFailed, …)
-// have the spec's plain names.
+// Kind is the class of failure. The first four are the product's four error
+// messages; KindInvalidImage covers image names that are wrong for a reason
+// other than a missing registry (uppercase, a digest, bad characters), where
+// "the image name has no registry" would send the user the wrong way. The
+// constants carry a Kind prefix because the constructors (AuthFailed, …) have
+// the plain names.
 type Kind int
 
 // The kinds of user error.
@@ -175,7 +177,7 @@ var labels = map[Lang]struct{ err, target, cause, fix string }{
 	Japanese: {err: "エラー: ", target: "対象: ", cause: "原因: ", fix: "解決方法:"},
 }
 
-// Render returns the full message block of the spec (§3) in lang, ending in
+// Render returns the full message block in lang, ending in
 // a newline:
 //
 //	エラー: レジストリへの認証に失敗しました

@@ -135,7 +135,7 @@ func TestE2E_WrongCredentials(t *testing.T) {
 		r := flow(t, dir, env, "build", "--push", "-n", ns, "prod")
 		if r.code != 1 || !strings.Contains(r.stderr, "Error: authentication to the registry failed") ||
 			!strings.Contains(r.stderr, "docker login "+registry) {
-			t.Errorf("want exit 1 with the spec's authentication error naming %s", registry)
+			t.Errorf("want exit 1 with the authentication error naming %s", registry)
 		}
 		if n := len(builds(t, ns)); n != 0 {
 			t.Errorf("%d ImageBuilds created after a failed login", n)
