@@ -54,7 +54,7 @@ vet: ## go vet.
 .PHONY: lint
 lint: ## golangci-lint (built from the module proxy) and gofmt.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 .PHONY: lint-chart
 lint-chart: ## helm lint, and a render of the chart with its default values.
