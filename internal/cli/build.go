@@ -33,7 +33,7 @@ type buildOptions struct {
 	env Env
 
 	push       bool
-	tag        string
+	tags       []string
 	noCache    bool
 	services   []string
 	registry   string
@@ -67,9 +67,13 @@ by digest; Kaniko builds it in the cluster and pushes the image. Registry creden
 found like the Docker CLI finds them (docker login, DOCKER_CONFIG, credential helpers) or in
 DOCKER_USERNAME and DOCKER_PASSWORD.
 
-Tags: --tag beats the tag written in the service's image, which beats "latest".`,
+Tags: --tag beats the tag written in the service's image, which beats "latest". Repeat --tag to
+push several tags: every tag points at the same image digest.`,
 		Example: `  # Build and push every service of stage prod with tag v1.2.0
   flow build --push --tag v1.2.0 prod
+
+  # Several tags of the same image
+  flow build --push --tag v1.2.0 --tag latest prod
 
   # Only the api service
   flow build --push api prod
@@ -88,7 +92,7 @@ Tags: --tag beats the tag written in the service's image, which beats "latest".`
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.push, "push", false, "push the built images to their registries")
-	f.StringVar(&o.tag, "tag", "", "image tag (default: the tag in the service's image, else latest)")
+	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
 	f.BoolVar(&o.noCache, "no-cache", false, "build without Kaniko's layer cache")
 	f.StringArrayVarP(&o.services, "service", "s", nil, "build only this service (repeatable)")
 	f.StringVar(&o.registry, "registry", "", "registry for services without an image: images become <registry>/<project>-<service>")
@@ -250,17 +254,21 @@ func (o *buildOptions) debugf(format string, args ...any) {
 func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 	var targets []*target
 	var errs []error
-	if o.tag != "" {
-		if err := imageref.ValidateTag(o.tag); err != nil {
-			// One block for the one bad flag, naming every image it would have tagged.
+	var badTags []error
+	for _, tag := range o.tags {
+		if err := imageref.ValidateTag(tag); err != nil {
+			// One block per bad flag, naming every image it would have tagged.
 			var repos []string
 			for _, b := range plan.Builds {
 				if ref, perr := imageref.Parse(b.Image); perr == nil {
 					repos = append(repos, ref.Repository)
 				}
 			}
-			return nil, []error{usererr.InvalidTag(strings.Join(repos, ", "), o.tag)}
+			badTags = append(badTags, usererr.InvalidTag(strings.Join(repos, ", "), tag))
 		}
+	}
+	if len(badTags) > 0 {
+		return nil, badTags
 	}
 	for _, b := range plan.Builds {
 		if b.Image == "" {
@@ -268,7 +276,7 @@ func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 				"service %q has no image, and no registry is set (use --registry, or `registry \"ghcr.io/org\"` in the config)", b.Service)))
 			continue
 		}
-		push, err := imageref.Resolve(b.Image, o.tag)
+		push, err := imageref.Resolve(b.Image, o.tags...)
 		if err != nil {
 			errs = append(errs, err)
 			continue

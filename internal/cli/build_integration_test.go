@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,31 @@ func TestIntegration_BuildPushCreatesBuildsAndPrintsSpecOutput(t *testing.T) {
 	}
 }
 
+// Every --tag names the one image: all of them go into spec.tags (the primary first, repeats
+// dropped), under Pushing and onto the closing line with the digest they share.
+func TestIntegration_SeveralTags(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(succeed)
+	defer stop()
+	code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "--tag", "latest", "--tag", "v1.2.0", "-s", "api", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	builds := f.builds()
+	if len(builds) != 1 || !slices.Equal(builds[0].Spec.Tags, []string{"v1.2.0", "latest"}) {
+		t.Fatalf("builds %d, tags %v; want one build tagged [v1.2.0 latest]", len(builds), builds[0].Spec.Tags)
+	}
+	repo := f.reg.Host + "/shop/shop-api"
+	for _, want := range []string{
+		"Pushing api...\n  → " + repo + ":v1.2.0\n  → " + repo + ":latest\n",
+		fmt.Sprintf("✓ api: %s:v1.2.0, %s:latest (%s)", repo, repo, fakeDigest(repo)),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
 func hasArg(ib buildv1.ImageBuild, name, value string) bool {
 	for _, a := range ib.Spec.BuildArgs {
 		if a.Name == name && a.Value == value {
@@ -332,6 +358,8 @@ func TestIntegration_BadInputCreatesNothing(t *testing.T) {
 		want string
 	}{
 		{"invalid tag", []string{"build", "--push", "--tag", "feature/x", "prod"}, "Error: the tag contains characters that are not allowed"},
+		{"one good and two invalid tags", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `tag "a b" contains " "`},
+		{"the other invalid tag is reported too", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `a tag must not start with "-"`},
 		{"unknown stage", []string{"build", "--push", "staging", "prod"}, "staging"},
 		{"unknown service", []string{"build", "--push", "-s", "nope", "prod"}, "nope"},
 		{"no registry", nil, "Error: the image name does not include a registry"},

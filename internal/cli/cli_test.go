@@ -44,7 +44,7 @@ func testTarget() *target {
 			Service: "api", Target: "production", NoCache: true,
 			BuildArgs: []fleetconfig.BuildArg{{Name: "A", Value: "1"}},
 		},
-		push:       imageref.Target{Repository: "ghcr.io/org/shop-api", Tag: "v1.2.0", Registry: "ghcr.io"},
+		push:       imageref.Target{Repository: "ghcr.io/org/shop-api", Tags: []string{"v1.2.0"}, Registry: "ghcr.io"},
 		dockerfile: "services/api/Dockerfile",
 		bundleRef:  "ghcr.io/org/shop-api@sha256:" + strings.Repeat("a", 64),
 	}

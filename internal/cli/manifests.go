@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,7 +52,7 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 		},
 		Spec: buildv1.ImageBuildSpec{
 			Image:      t.push.Repository,
-			Tags:       []string{t.push.Tag},
+			Tags:       slices.Clone(t.push.Tags),
 			Push:       p.push,
 			Dockerfile: t.dockerfile,
 			Target:     b.Target,

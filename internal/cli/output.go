@@ -110,7 +110,7 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		s := &buildState{target: t, totalSteps: countSteps(t)}
 		s.task = out.printer.Add(progress.Service{
 			Name: t.build.Service, Dockerfile: t.build.DockerfileRel, Context: t.build.ContextRel,
-			Target: t.build.Target, Destination: t.push.Image(),
+			Target: t.build.Target, Destinations: t.push.Images(),
 		})
 		states[ib.Name] = s
 	}
@@ -145,12 +145,12 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 			switch o := ib.Status.Output; {
 			case !out.push:
 				// Built and discarded: no Pushing block, and no digest that names nothing in a registry.
-				s.task.Succeeded(s.target.push.Image()+" built, not pushed (add --push to push it)", "")
+				s.task.Succeeded([]string{s.target.push.Image() + " built, not pushed (add --push to push it)"}, "")
 			case o == nil:
-				s.task.Succeeded("", "")
+				s.task.Succeeded(nil, "")
 			default:
 				s.task.Pushing(1, 1)
-				s.task.Succeeded(o.Image, o.Digest)
+				s.task.Succeeded(outputImages(ib), o.Digest)
 			}
 		case buildv1.PhaseFailed:
 			s.done, s.failed = true, true
@@ -197,6 +197,18 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		}
 	}
 	return nil
+}
+
+// outputImages names the pushed image once per tag, primary first, as status.output reports it.
+func outputImages(ib *buildv1.ImageBuild) []string {
+	o := ib.Status.Output
+	images := []string{o.Image}
+	for _, tag := range o.Tags {
+		if img := ib.Spec.Image + ":" + tag; img != o.Image {
+			images = append(images, img)
+		}
+	}
+	return images
 }
 
 // watchBuilds lists and then watches the ImageBuilds of a run, calling fn for each state seen until
@@ -267,16 +279,15 @@ func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, s *b
 			}
 			continue
 		}
-		follow(stream, s)
+		follow(stream, s, len(s.target.push.Tags))
 		_ = stream.Close()
 		return
 	}
 }
 
-func follow(r io.Reader, s *buildState) {
+// follow turns a Kaniko log into progress; destinations is the number of tags Kaniko pushes.
+func follow(r io.Reader, s *buildState, destinations int) {
 	var parser kanikolog.Parser
-	// flow pushes one tag per build, so one destination.
-	const destinations = 1
 	steps, pushed := 0, 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)

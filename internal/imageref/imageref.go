@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -246,19 +247,23 @@ func ValidateDigest(d string) error {
 	return fmt.Errorf("invalid digest %q: want \"sha256:\" followed by 64 lowercase hex digits", d)
 }
 
-// Target is where one image is pushed: a repository and a single tag.
+// Target is where one image is pushed: a repository and the tags that all
+// point at the one digest the build pushes.
 type Target struct {
 	// Repository is the repository as written, without tag.
 	Repository string
-	Tag        string
+	// Tags are the tags pushed, without repeats; the first is the primary tag
+	// (ImageBuild's status.output.image). There is always at least one.
+	Tags []string
 	// Registry is the registry host; DockerHub for Docker Hub.
 	Registry string
 }
 
-// Resolve returns the push target for an image name and the --tag flag:
-// flagTag when set, else the image's own tag, else "latest". A digest in the
-// image is an error: a push creates a tag, it cannot write to a digest.
-func Resolve(image, flagTag string) (Target, error) {
+// Resolve returns the push target for an image name and the --tag flags:
+// flagTags when any are given (in order, repeats dropped), else the image's
+// own tag, else "latest". A digest in the image is an error: a push creates
+// tags, it cannot write to a digest.
+func Resolve(image string, flagTags ...string) (Target, error) {
 	ref, err := Parse(image)
 	if err != nil {
 		return Target{}, err
@@ -266,26 +271,45 @@ func Resolve(image, flagTag string) (Target, error) {
 	if ref.Digest != "" {
 		return Target{}, usererr.InvalidImage(image, problemDigestForPush(ref.Digest), remedyDigestForPush(ref.Repository, ref.Digest))
 	}
-	tag := ref.Tag
-	if flagTag != "" {
-		if err := ValidateTag(flagTag); err != nil {
+	var tags []string
+	for _, tag := range flagTags {
+		if err := ValidateTag(tag); err != nil {
 			return Target{}, withTarget(err, ref.Repository)
 		}
-		tag = flagTag
+		if !slices.Contains(tags, tag) {
+			tags = append(tags, tag)
+		}
 	}
-	if tag == "" {
-		tag = DefaultTag
+	switch {
+	case len(tags) > 0:
+	case ref.Tag != "":
+		tags = []string{ref.Tag}
+	default:
+		tags = []string{DefaultTag}
 	}
-	return Target{Repository: ref.Repository, Tag: tag, Registry: ref.Registry}, nil
+	return Target{Repository: ref.Repository, Tags: tags, Registry: ref.Registry}, nil
 }
 
-// Image is the tagged name, repo:tag, as printed in `✓ api: ghcr.io/org/myapp:v1.2.0`.
-func (t Target) Image() string { return t.Repository + ":" + t.Tag }
+// Tag is the primary tag.
+func (t Target) Tag() string { return t.Tags[0] }
+
+// Image is the name with the primary tag, repo:tag, as printed in
+// `✓ api: ghcr.io/org/myapp:v1.2.0`.
+func (t Target) Image() string { return t.Repository + ":" + t.Tag() }
+
+// Images are the names with every tag, primary first.
+func (t Target) Images() []string {
+	out := make([]string, len(t.Tags))
+	for i, tag := range t.Tags {
+		out[i] = t.Repository + ":" + tag
+	}
+	return out
+}
 
 // String is Image.
 func (t Target) String() string { return t.Image() }
 
-// Reference is the target as a go-containerregistry tag, for pushing.
+// Reference is the target's primary tag as a go-containerregistry tag, for pushing.
 func (t Target) Reference() (name.Tag, error) { return name.NewTag(t.Image()) }
 
 // RepoWithDigest is the by-digest name repo@sha256:…, the form that always

@@ -2,6 +2,7 @@ package imageref
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -18,53 +19,80 @@ func TestResolve(t *testing.T) {
 		want  Target
 	}{
 		// The tag rules, one row each: --tag wins, then the image's own tag, then latest.
-		{"spec: image tag", "ghcr.io/org/myapp:main", "", Target{"ghcr.io/org/myapp", "main", "ghcr.io"}},
-		{"spec: --tag v1.0", "ghcr.io/org/myapp:main", "v1.0", Target{"ghcr.io/org/myapp", "v1.0", "ghcr.io"}},
-		{"spec: --tag abc123", "ghcr.io/org/myapp:main", "abc123", Target{"ghcr.io/org/myapp", "abc123", "ghcr.io"}},
+		{"spec: image tag", "ghcr.io/org/myapp:main", "", Target{"ghcr.io/org/myapp", []string{"main"}, "ghcr.io"}},
+		{"spec: --tag v1.0", "ghcr.io/org/myapp:main", "v1.0", Target{"ghcr.io/org/myapp", []string{"v1.0"}, "ghcr.io"}},
+		{"spec: --tag abc123", "ghcr.io/org/myapp:main", "abc123", Target{"ghcr.io/org/myapp", []string{"abc123"}, "ghcr.io"}},
 
-		{"no tag defaults to latest", "ghcr.io/org/myapp", "", Target{"ghcr.io/org/myapp", "latest", "ghcr.io"}},
-		{"flag on an untagged image", "ghcr.io/org/myapp", "v1.2.0", Target{"ghcr.io/org/myapp", "v1.2.0", "ghcr.io"}},
-		{"commit sha as tag", "ghcr.io/org/myapp", "0123456789abcdef0123456789abcdef01234567", Target{"ghcr.io/org/myapp", "0123456789abcdef0123456789abcdef01234567", "ghcr.io"}},
+		{"no tag defaults to latest", "ghcr.io/org/myapp", "", Target{"ghcr.io/org/myapp", []string{"latest"}, "ghcr.io"}},
+		{"flag on an untagged image", "ghcr.io/org/myapp", "v1.2.0", Target{"ghcr.io/org/myapp", []string{"v1.2.0"}, "ghcr.io"}},
+		{"commit sha as tag", "ghcr.io/org/myapp", "0123456789abcdef0123456789abcdef01234567", Target{"ghcr.io/org/myapp", []string{"0123456789abcdef0123456789abcdef01234567"}, "ghcr.io"}},
 
-		{"docker hub user/name", "myuser/myapp", "", Target{"myuser/myapp", "latest", "docker.io"}},
-		{"docker hub spec example", "myuser/myapp:latest", "", Target{"myuser/myapp", "latest", "docker.io"}},
-		{"docker hub explicit", "docker.io/myuser/myapp:v1", "", Target{"docker.io/myuser/myapp", "v1", "docker.io"}},
-		{"docker hub index alias", "index.docker.io/myuser/myapp", "", Target{"index.docker.io/myuser/myapp", "latest", "docker.io"}},
-		{"docker hub explicit official image", "docker.io/myapp", "", Target{"docker.io/myapp", "latest", "docker.io"}},
+		{"docker hub user/name", "myuser/myapp", "", Target{"myuser/myapp", []string{"latest"}, "docker.io"}},
+		{"docker hub spec example", "myuser/myapp:latest", "", Target{"myuser/myapp", []string{"latest"}, "docker.io"}},
+		{"docker hub explicit", "docker.io/myuser/myapp:v1", "", Target{"docker.io/myuser/myapp", []string{"v1"}, "docker.io"}},
+		{"docker hub index alias", "index.docker.io/myuser/myapp", "", Target{"index.docker.io/myuser/myapp", []string{"latest"}, "docker.io"}},
+		{"docker hub explicit official image", "docker.io/myapp", "", Target{"docker.io/myapp", []string{"latest"}, "docker.io"}},
 
-		{"port is not a tag", "localhost:5000/app", "", Target{"localhost:5000/app", "latest", "localhost:5000"}},
-		{"port and tag", "localhost:5000/app:v2", "", Target{"localhost:5000/app", "v2", "localhost:5000"}},
-		{"port, flag wins", "localhost:5000/app:v2", "v3", Target{"localhost:5000/app", "v3", "localhost:5000"}},
-		{"localhost without port", "localhost/app", "", Target{"localhost/app", "latest", "localhost"}},
-		{"IPv4 with port", "127.0.0.1:5443/team/app:v1", "", Target{"127.0.0.1:5443/team/app", "v1", "127.0.0.1:5443"}},
-		{"IPv6 with port", "[::1]:5000/app:v1", "", Target{"[::1]:5000/app", "v1", "[::1]:5000"}},
-		{"IPv6 without port", "[fe80::1]/app", "", Target{"[fe80::1]/app", "latest", "[fe80::1]"}},
-		{"numeric tag after a path", "localhost:5000/app:5000", "", Target{"localhost:5000/app", "5000", "localhost:5000"}},
+		{"port is not a tag", "localhost:5000/app", "", Target{"localhost:5000/app", []string{"latest"}, "localhost:5000"}},
+		{"port and tag", "localhost:5000/app:v2", "", Target{"localhost:5000/app", []string{"v2"}, "localhost:5000"}},
+		{"port, flag wins", "localhost:5000/app:v2", "v3", Target{"localhost:5000/app", []string{"v3"}, "localhost:5000"}},
+		{"localhost without port", "localhost/app", "", Target{"localhost/app", []string{"latest"}, "localhost"}},
+		{"IPv4 with port", "127.0.0.1:5443/team/app:v1", "", Target{"127.0.0.1:5443/team/app", []string{"v1"}, "127.0.0.1:5443"}},
+		{"IPv6 with port", "[::1]:5000/app:v1", "", Target{"[::1]:5000/app", []string{"v1"}, "[::1]:5000"}},
+		{"IPv6 without port", "[fe80::1]/app", "", Target{"[fe80::1]/app", []string{"latest"}, "[fe80::1]"}},
+		{"numeric tag after a path", "localhost:5000/app:5000", "", Target{"localhost:5000/app", []string{"5000"}, "localhost:5000"}},
 
-		{"ECR example", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp:latest", "", Target{"123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp", "latest", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com"}},
-		{"GCR deep path and separators", "gcr.io/my-project/my_app__x/sub.dir:v1.2.3-rc_1", "", Target{"gcr.io/my-project/my_app__x/sub.dir", "v1.2.3-rc_1", "gcr.io"}},
-		{"explicit 443", "registry.example.com:443/a/b/c/d", "", Target{"registry.example.com:443/a/b/c/d", "latest", "registry.example.com:443"}},
-		{"uppercase host is kept", "Registry.Example.com/team/app", "", Target{"Registry.Example.com/team/app", "latest", "Registry.Example.com"}},
-		{"repeated dashes", "ghcr.io/org/my--app", "", Target{"ghcr.io/org/my--app", "latest", "ghcr.io"}},
-		{"longest tag", "ghcr.io/org/app", strings.Repeat("a", 128), Target{"ghcr.io/org/app", strings.Repeat("a", 128), "ghcr.io"}},
+		{"ECR example", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp:latest", "", Target{"123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp", []string{"latest"}, "123456789.dkr.ecr.ap-northeast-1.amazonaws.com"}},
+		{"GCR deep path and separators", "gcr.io/my-project/my_app__x/sub.dir:v1.2.3-rc_1", "", Target{"gcr.io/my-project/my_app__x/sub.dir", []string{"v1.2.3-rc_1"}, "gcr.io"}},
+		{"explicit 443", "registry.example.com:443/a/b/c/d", "", Target{"registry.example.com:443/a/b/c/d", []string{"latest"}, "registry.example.com:443"}},
+		{"uppercase host is kept", "Registry.Example.com/team/app", "", Target{"Registry.Example.com/team/app", []string{"latest"}, "Registry.Example.com"}},
+		{"repeated dashes", "ghcr.io/org/my--app", "", Target{"ghcr.io/org/my--app", []string{"latest"}, "ghcr.io"}},
+		{"longest tag", "ghcr.io/org/app", strings.Repeat("a", 128), Target{"ghcr.io/org/app", []string{strings.Repeat("a", 128)}, "ghcr.io"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Resolve(tt.image, tt.flag)
+			got, err := Resolve(tt.image, flags(tt.flag)...)
 			if err != nil {
 				t.Fatalf("Resolve(%q, %q) error: %v", tt.image, tt.flag, err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Resolve(%q, %q) = %+v, want %+v", tt.image, tt.flag, got, tt.want)
 			}
-			again, err := Resolve(got.Image(), "")
-			if err != nil || again != got {
+			again, err := Resolve(got.Image())
+			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Errorf("round trip Resolve(%q) = %+v, %v; want %+v", got.Image(), again, err, got)
 			}
 			if _, err := got.Reference(); err != nil {
 				t.Errorf("Reference() of %q: %v", got.Image(), err)
 			}
 		})
+	}
+}
+
+// flags is the --tag flags of a table row: none for "".
+func flags(tag string) []string {
+	if tag == "" {
+		return nil
+	}
+	return []string{tag}
+}
+
+func TestResolveSeveralTags(t *testing.T) {
+	got, err := Resolve("ghcr.io/org/myapp:main", "v1.2.0", "latest", "v1.2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Target{"ghcr.io/org/myapp", []string{"v1.2.0", "latest"}, "ghcr.io"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v (the image's own tag yields to the flags, repeats dropped)", got, want)
+	}
+	if imgs := got.Images(); !reflect.DeepEqual(imgs, []string{"ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"}) {
+		t.Errorf("Images() = %v", imgs)
+	}
+	_, err = Resolve("ghcr.io/org/myapp", "v1", "feature/x")
+	var ue *usererr.Error
+	if !errors.As(err, &ue) || ue.Kind != usererr.KindInvalidTag || ue.Target != "ghcr.io/org/myapp" {
+		t.Fatalf("a bad second tag: %v, want the invalid-tag error for ghcr.io/org/myapp", err)
 	}
 }
 
@@ -117,7 +145,7 @@ func TestResolveErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Resolve(tt.image, tt.flag)
+			got, err := Resolve(tt.image, flags(tt.flag)...)
 			if err == nil {
 				t.Fatalf("Resolve(%q, %q) = %+v, want an error", tt.image, tt.flag, got)
 			}
@@ -278,7 +306,7 @@ func TestValidateDigest(t *testing.T) {
 }
 
 func TestStringHelpers(t *testing.T) {
-	tg := Target{Repository: "ghcr.io/org/myapp", Tag: "v1.2.0", Registry: "ghcr.io"}
+	tg := Target{Repository: "ghcr.io/org/myapp", Tags: []string{"v1.2.0"}, Registry: "ghcr.io"}
 	if got, want := tg.Image(), "ghcr.io/org/myapp:v1.2.0"; got != want {
 		t.Errorf("Image() = %q, want %q", got, want)
 	}
@@ -288,7 +316,7 @@ func TestStringHelpers(t *testing.T) {
 	if got, want := RepoWithDigest("ghcr.io/org/myapp", "sha256:"+hex64), "ghcr.io/org/myapp@sha256:"+hex64; got != want {
 		t.Errorf("RepoWithDigest = %q, want %q", got, want)
 	}
-	ref, err := Target{Repository: "myuser/myapp", Tag: "v1", Registry: DockerHub}.Reference()
+	ref, err := Target{Repository: "myuser/myapp", Tags: []string{"v1"}, Registry: DockerHub}.Reference()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +346,7 @@ func FuzzResolve(f *testing.F) {
 		f.Add(s.image, s.flag)
 	}
 	f.Fuzz(func(t *testing.T, image, flag string) {
-		got, err := Resolve(image, flag)
+		got, err := Resolve(image, flags(flag)...)
 		if err != nil {
 			var ue *usererr.Error
 			if !errors.As(err, &ue) {
@@ -330,17 +358,17 @@ func FuzzResolve(f *testing.F) {
 			_ = ue.Render(usererr.Japanese)
 			return
 		}
-		if err := ValidateTag(got.Tag); err != nil {
-			t.Fatalf("Resolve(%q, %q) accepted tag %q: %v", image, flag, got.Tag, err)
+		if err := ValidateTag(got.Tag()); err != nil {
+			t.Fatalf("Resolve(%q, %q) accepted tag %q: %v", image, flag, got.Tag(), err)
 		}
 		if err := ValidateRepository(got.Repository); err != nil {
 			t.Fatalf("Resolve(%q, %q) accepted repository %q: %v", image, flag, got.Repository, err)
 		}
-		again, err := Resolve(got.Image(), "")
+		again, err := Resolve(got.Image())
 		if err != nil {
 			t.Fatalf("Resolve(%q) of accepted %q, %q: %v", got.Image(), image, flag, err)
 		}
-		if again != got {
+		if !reflect.DeepEqual(again, got) {
 			t.Fatalf("round trip of %q, %q: %+v then %+v", image, flag, got, again)
 		}
 		if _, err := got.Reference(); err != nil {

@@ -15,7 +15,7 @@ func FuzzPlainText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, step, message string, done, total int) {
 		var buf bytes.Buffer
 		p := New(Options{Out: &buf, LookupEnv: noEnv})
-		task := p.Add(Service{Name: name, Dockerfile: step, Context: message, Target: name, Destination: step})
+		task := p.Add(Service{Name: name, Dockerfile: step, Context: message, Target: name, Destinations: []string{step}})
 		p.Add(Service{Name: step}).Skipped(message)
 		task.Pending(message)
 		task.Building(done, total, step)

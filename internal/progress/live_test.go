@@ -37,7 +37,7 @@ func TestLive(t *testing.T) {
 		}
 		a.Pushing(0, 0)
 		time.Sleep(200 * time.Millisecond) // at least one refresh while pushing
-		a.Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+		a.Succeeded([]string{"ghcr.io/org/myapp:v1.2.0"}, apiDigest)
 	})
 	wg.Go(func() {
 		w.Building(1, 3, "COPY . .")
@@ -88,7 +88,7 @@ func TestLiveColor(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out syncbuf.Buffer
 			p := New(Options{Out: &out, Live: true, Color: true, Width: 80, LookupEnv: tt.env})
-			p.Add(api).Succeeded("", "")
+			p.Add(api).Succeeded(nil, "")
 			waitOrFail(t, p)
 			got := out.String()
 			if !strings.HasSuffix(got, tt.want) {

@@ -21,11 +21,11 @@ const (
 var (
 	api = Service{
 		Name: "api", Dockerfile: "./services/api/Dockerfile", Context: ".", Target: "production",
-		Destination: "ghcr.io/org/myapp:v1.2.0",
+		Destinations: []string{"ghcr.io/org/myapp:v1.2.0"},
 	}
 	worker = Service{
 		Name: "worker", Dockerfile: "./services/worker/Dockerfile", Context: ".",
-		Destination: "ghcr.io/org/myapp-worker:v1.2.0",
+		Destinations: []string{"ghcr.io/org/myapp-worker:v1.2.0"},
 	}
 )
 
@@ -50,7 +50,7 @@ func TestPlainSingleServiceIsTheSpecSample(t *testing.T) {
 	task := p.Add(api)
 	task.Building(0, 0, "")
 	task.Pushing(0, 0)
-	task.Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+	task.Succeeded([]string{"ghcr.io/org/myapp:v1.2.0"}, apiDigest)
 	p.Wait()
 	diff(t, buf.String(), `Building api...
   → Dockerfile: ./services/api/Dockerfile
@@ -66,12 +66,39 @@ Pushing api...
 `)
 }
 
+// A build pushed under several tags lists every destination under Pushing and every name on its
+// closing line, with the one digest they share.
+func TestPlainSeveralTags(t *testing.T) {
+	var buf bytes.Buffer
+	p := plain(&buf)
+	svc := api
+	svc.Destinations = []string{"ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"}
+	task := p.Add(svc)
+	task.Pushing(0, 2)
+	task.Pushing(2, 2)
+	task.Succeeded(nil, apiDigest)
+	p.Wait()
+	diff(t, buf.String(), `Building api...
+  → Dockerfile: ./services/api/Dockerfile
+  → Context: .
+  → Target: production
+  [####################################] 100%
+
+Pushing api...
+  → ghcr.io/org/myapp:v1.2.0
+  → ghcr.io/org/myapp:latest
+  [####################################] 100%
+
+✓ api: ghcr.io/org/myapp:v1.2.0, ghcr.io/org/myapp:latest (`+apiDigest+`)
+`)
+}
+
 // With a known number of steps, a line appears only when a quarter is crossed, and each shows
 // the step running then.
 func TestPlainSingleServiceWithSteps(t *testing.T) {
 	var buf bytes.Buffer
 	p := plain(&buf)
-	task := p.Add(Service{Name: "web", Dockerfile: "./Dockerfile", Context: ".", Destination: "r.io/web:v1"})
+	task := p.Add(Service{Name: "web", Dockerfile: "./Dockerfile", Context: ".", Destinations: []string{"r.io/web:v1"}})
 	steps := []string{"WORKDIR /app", "COPY package.json ./", "RUN npm ci", "COPY . .", "RUN npm run build", "USER node", "CMD [\"node\", \"server.js\"]"}
 	task.Pending("waiting for a free build slot (2 of 2 in use)")
 	task.Pending("waiting for a free build slot (2 of 2 in use)") // repeated: printed once
@@ -83,7 +110,7 @@ func TestPlainSingleServiceWithSteps(t *testing.T) {
 	task.Building(7, 7, "") // already at 100%: nothing
 	task.Pushing(0, 1)
 	task.Pushing(1, 1)
-	task.Succeeded("", "") // no image: the destination; no digest: none shown
+	task.Succeeded(nil, "") // no image: the destination; no digest: none shown
 	p.Wait()
 	diff(t, buf.String(), `Building web...
   → Dockerfile: ./Dockerfile
@@ -113,8 +140,8 @@ func TestPlainTwoServicesSequential(t *testing.T) {
 	w.Building(0, 0, "")
 	a.Pushing(0, 0)
 	w.Pushing(0, 0)
-	w.Succeeded("ghcr.io/org/myapp-worker:v1.2.0", workerDigest) // finishes first …
-	a.Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+	w.Succeeded([]string{"ghcr.io/org/myapp-worker:v1.2.0"}, workerDigest) // finishes first …
+	a.Succeeded([]string{"ghcr.io/org/myapp:v1.2.0"}, apiDigest)
 	p.Wait()
 	// … but the closing lines keep the order of the services.
 	diff(t, buf.String(), `Building api...
@@ -143,7 +170,7 @@ Pushing worker...
 // attributable to one service, and the closing lines come in service order.
 func TestPlainParallelLinesAreAttributable(t *testing.T) {
 	services := []Service{api, worker,
-		{Name: "batch", Dockerfile: "./services/batch/Dockerfile", Context: "./services/batch", Destination: "ghcr.io/org/myapp-batch:v1.2.0"},
+		{Name: "batch", Dockerfile: "./services/batch/Dockerfile", Context: "./services/batch", Destinations: []string{"ghcr.io/org/myapp-batch:v1.2.0"}},
 	}
 	for round := range 20 {
 		var buf bytes.Buffer
@@ -171,7 +198,7 @@ func TestPlainParallelLinesAreAttributable(t *testing.T) {
 					return
 				}
 				task.Pushing(1, 1)
-				task.Succeeded("", fmt.Sprintf("sha256:%064d", i))
+				task.Succeeded(nil, fmt.Sprintf("sha256:%064d", i))
 			})
 		}
 		wg.Wait()
@@ -241,7 +268,7 @@ func checkAttributable(t *testing.T, out string, services []Service) {
 			}
 			detail := strings.TrimPrefix(l, "  → ")
 			if detail != "Dockerfile: "+s.Dockerfile && detail != "Context: "+s.Context &&
-				detail != "Target: "+s.Target && detail != s.Destination {
+				detail != "Target: "+s.Target && (len(s.Destinations) == 0 || detail != s.Destinations[0]) {
 				t.Errorf("%q under the header of %s belongs to another service", l, block)
 			}
 		default:
@@ -263,7 +290,7 @@ func TestPlainFailure(t *testing.T) {
 	task := p.Add(api)
 	task.Building(2, 4, "RUN npm ci")
 	task.Failed("Error: authentication to the registry failed\n\nTarget: ghcr.io/org/myapp\n\nHow to fix:\n  • run docker login ghcr.io\n  • in CI, set DOCKER_USERNAME and DOCKER_PASSWORD\n")
-	task.Succeeded("too late", "") // ignored: the task has concluded
+	task.Succeeded([]string{"too late"}, "") // ignored: the task has concluded
 	task.Building(4, 4, "RUN late")
 	p.Wait()
 	diff(t, buf.String(), `Building api...
@@ -301,7 +328,7 @@ func TestPlainSkipped(t *testing.T) {
 	d.Skipped("")
 	a.Building(0, 2, "")
 	a.Building(1, 2, "RUN make") // one service left building: no name before the bar
-	a.Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+	a.Succeeded([]string{"ghcr.io/org/myapp:v1.2.0"}, apiDigest)
 	p.Wait()
 	diff(t, buf.String(), `Building api...
   → Dockerfile: ./services/api/Dockerfile
@@ -321,7 +348,7 @@ func TestColor(t *testing.T) {
 		var buf bytes.Buffer
 		o.Out = &buf
 		p := New(o)
-		p.Add(api).Succeeded("ghcr.io/org/myapp:v1.2.0", apiDigest)
+		p.Add(api).Succeeded([]string{"ghcr.io/org/myapp:v1.2.0"}, apiDigest)
 		p.Add(worker).Failed("boom")
 		p.Wait()
 		return buf.String()
@@ -372,7 +399,7 @@ func TestWaitTwiceAndAddAfterWait(t *testing.T) {
 	p.Wait()
 	late := p.Add(worker)
 	late.Building(1, 1, "RUN x")
-	late.Succeeded("x", "")
+	late.Succeeded([]string{"x"}, "")
 	diff(t, buf.String(), "- api: skipped (no Dockerfile)\n")
 }
 
@@ -388,7 +415,7 @@ func TestWaitWaitsForTasks(t *testing.T) {
 		t.Fatal("Wait returned before the task concluded")
 	case <-time.After(50 * time.Millisecond):
 	}
-	task.Succeeded("", "")
+	task.Succeeded(nil, "")
 	select {
 	case <-returned:
 	case <-time.After(5 * time.Second):
@@ -403,12 +430,12 @@ func TestWaitWaitsForTasks(t *testing.T) {
 func TestPhasesOnlyMoveForward(t *testing.T) {
 	var buf bytes.Buffer
 	p := plain(&buf)
-	task := p.Add(Service{Name: "api", Destination: "r.io/api:v1"})
+	task := p.Add(Service{Name: "api", Destinations: []string{"r.io/api:v1"}})
 	task.Pushing(0, 2)
 	task.Building(1, 2, "RUN late")
 	task.Pending("late")
 	task.Pushing(1, 2)
-	task.Succeeded("", "")
+	task.Succeeded(nil, "")
 	p.Wait()
 	diff(t, buf.String(), `Building api...
   [####################################] 100%

@@ -13,6 +13,9 @@
 //
 //	✓ api: ghcr.io/org/myapp:v1.2.0 (sha256:…)
 //
+// A build pushed under several tags lists one "→" line per tag under Pushing, and every name in
+// its closing line: "✓ api: ghcr.io/org/myapp:v1.2.0, ghcr.io/org/myapp:latest (sha256:…)".
+//
 // The caller registers each service with Add and reports what happens to it through the Task;
 // Wait prints the closing lines, one per service in the order they were added.
 //
@@ -74,9 +77,10 @@ type Service struct {
 	Context    string
 	// Target is the Dockerfile stage built; empty for the last stage (no Target line).
 	Target string
-	// Destination is the image pushed, "repo:tag"; shown under "Pushing", and in the closing
-	// line when Succeeded is given no image.
-	Destination string
+	// Destinations are the images pushed, "repo:tag", primary first: one name per tag, all of
+	// them the same digest. They are shown under "Pushing", and in the closing line when
+	// Succeeded is given no images.
+	Destinations []string
 }
 
 // phase is where a task is. The order matters: a task only moves forward, so a late report of
@@ -163,7 +167,8 @@ type Task struct {
 	lastPending string
 
 	// summary
-	image, digest, message string
+	images          []string
+	digest, message string
 
 	// live mode
 	bar  *mpb.Bar
@@ -174,11 +179,11 @@ type Task struct {
 // mode the service's bar appears, waiting. Adding after Wait returns a task that prints nothing.
 func (p *Printer) Add(s Service) *Task {
 	s = Service{
-		Name:        oneLine(s.Name),
-		Dockerfile:  oneLine(s.Dockerfile),
-		Context:     oneLine(s.Context),
-		Target:      oneLine(s.Target),
-		Destination: oneLine(s.Destination),
+		Name:         oneLine(s.Name),
+		Dockerfile:   oneLine(s.Dockerfile),
+		Context:      oneLine(s.Context),
+		Target:       oneLine(s.Target),
+		Destinations: oneLines(s.Destinations),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -270,19 +275,19 @@ func (t *Task) Pushing(done, total int) {
 	p.advance(t, pct, "")
 }
 
-// Succeeded reports the finished image: image as "repo:tag" (empty: the service's Destination)
-// and its digest "sha256:…" (may be empty, e.g. for a build that was not pushed). The running
-// phase's bar is completed.
-func (t *Task) Succeeded(image, digest string) {
+// Succeeded reports the finished image: its names as "repo:tag", one per tag (none: the
+// service's Destinations), and its digest "sha256:…" (may be empty, e.g. for a build that was
+// not pushed). The running phase's bar is completed.
+func (t *Task) Succeeded(images []string, digest string) {
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t.inert || t.phase.concluded() {
 		return
 	}
-	t.image, t.digest = oneLine(image), oneLine(digest)
-	if t.image == "" {
-		t.image = t.svc.Destination
+	t.images, t.digest = oneLines(images), oneLine(digest)
+	if len(t.images) == 0 {
+		t.images = t.svc.Destinations
 	}
 	if !p.live {
 		p.finish(t)
@@ -372,11 +377,12 @@ func (p *Printer) summary(t *Task) string {
 	switch t.phase {
 	case phaseSucceeded:
 		s := p.paint("✓", green) + " " + name + ": "
+		image := strings.Join(t.images, ", ")
 		switch {
-		case t.image != "" && t.digest != "":
-			s += t.image + " (" + t.digest + ")"
-		case t.image != "":
-			s += t.image
+		case image != "" && t.digest != "":
+			s += image + " (" + t.digest + ")"
+		case image != "":
+			s += image
 		case t.digest != "":
 			s += t.digest
 		default:
@@ -484,8 +490,8 @@ func (p *Printer) headerText(t *Task, ph phase) string {
 	} else {
 		t.header[1] = true
 		b.WriteString("Pushing " + s.Name + "...\n")
-		if s.Destination != "" {
-			b.WriteString("  → " + s.Destination + "\n")
+		for _, d := range s.Destinations {
+			b.WriteString("  → " + d + "\n")
 		}
 	}
 	p.lastSection = ph
@@ -588,6 +594,17 @@ func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r 
 // runs of spaces collapse and the ends are trimmed.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(printable(s)), " ")
+}
+
+// oneLines is oneLine of every element, dropping those left empty.
+func oneLines(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = oneLine(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // shorten cuts s to at most n runes, marking the cut with "…".
