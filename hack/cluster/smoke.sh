@@ -8,7 +8,10 @@
 #      client that reaches the API server through the `kubernetes` Service ClusterIP with its
 #      service-account token (kube-proxy works), and trusts the registry through its CA bundle;
 #   3. a pod whose image containerd pulls from the registry (so containerd trusts the registry CA and
-#      the pull Secret works) cannot reach an address off this machine, and the firewall counts it.
+#      the pull Secret works) cannot reach an address off this machine, and the firewall counts it;
+#   4. a Kaniko pod with `hostUsers: false` runs in a user namespace: root inside, an unprivileged
+#      UID on the host (read from the host's /proc while its RUN step runs), and it still unpacks the
+#      base image, chowns files in a RUN step and pushes the image.
 #
 # Usage: hack/cluster/smoke.sh   (after hack/cluster/cluster.sh up; needs root for iptables)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -74,6 +77,13 @@ kubectl -n "$NS" create secret generic registry-push --type=kubernetes.io/docker
   --from-file=.dockerconfigjson="$DOCKER_CONFIG/config.json" >/dev/null
 kubectl -n "$NS" create configmap context \
   --from-literal=Dockerfile="$(printf 'FROM %s\nRUN echo hi > /x\n' "$FLOW_BASE_IMAGE")" >/dev/null
+# The RUN step prints the user namespace's ID map, changes ownership as root, and sleeps long enough
+# for the host side to look at the executor's process.
+# shellcheck disable=SC2016 # the $(...) are for the RUN step's shell
+kubectl -n "$NS" create configmap context-userns --from-literal=Dockerfile="$(
+  printf 'FROM %s\nRUN echo "uid_map: $(cat /proc/self/uid_map)" && mkdir /data && chown 1234:5678 /data && test "$(stat -c %%u:%%g /data)" = 1234:5678 && sleep 5\n' \
+    "$FLOW_BASE_IMAGE"
+)" >/dev/null
 step "namespace $NS with the push Secret and the build context"
 
 # The probe image: built and packed the way the operator's image is.
@@ -114,6 +124,34 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: kaniko-userns
+spec:
+  hostUsers: false
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  containers:
+  - name: kaniko
+    image: $KANIKO_IMAGE
+    imagePullPolicy: IfNotPresent
+    args:
+    - --context=dir:///workspace
+    - --dockerfile=/workspace/Dockerfile
+    - --destination=$FLOW_REGISTRY/smoke-userns:v1
+    - --digest-file=/dev/termination-log
+    volumeMounts:
+    - {name: context, mountPath: /workspace}
+    - {name: docker-config, mountPath: /kaniko/.docker, readOnly: true}
+  volumes:
+  - name: context
+    configMap: {name: context-userns}
+  - name: docker-config
+    secret:
+      secretName: registry-push
+      items: [{key: .dockerconfigjson, path: config.json}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: apiprobe
 spec:
   restartPolicy: Never
@@ -139,7 +177,29 @@ spec:
     # busybox wget -T segfaults; timeout(1) bounds the attempt instead.
     args: ["timeout 3 wget -q -O - http://$OFF_MACHINE_IP/ >/dev/null 2>&1; echo off_rc=\$? >/dev/termination-log"]
 YAML
-step "pods kaniko, apiprobe and netcheck created"
+step "pods kaniko, kaniko-userns, apiprobe and netcheck created"
+
+# The user-namespaced Kaniko: its executor process as the host's /proc sees it, while its RUN
+# step sleeps.
+container_pid() {
+  local id
+  id=$(kubectl -n "$NS" get pod "$1" -o 'jsonpath={.status.containerStatuses[0].containerID}')
+  [[ -n $id ]] || return 0
+  CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1 "$STATE/bin/ctr" --address "$FLOW_CONTAINERD_SOCK" -n k8s.io tasks ls |
+    awk -v id="${id#containerd://}" '$1 == id && $3 == "RUNNING" { print $2 }'
+}
+deadline=$((SECONDS + 120))
+pid=
+until [[ -n $pid ]] || ((SECONDS >= deadline)); do
+  pid=$(container_pid kaniko-userns)
+  [[ -n $pid ]] || sleep 0.2
+done
+[[ -n $pid ]] || fail "the kaniko-userns pod never ran"
+host_uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+read -r ns_first host_first map_len <"/proc/$pid/uid_map"
+((host_uid != 0 && ns_first == 0 && host_first == host_uid && map_len < 4294967295)) ||
+  fail "kaniko-userns is not in a user namespace: host UID $host_uid, uid_map \"$ns_first $host_first $map_len\""
+step "kaniko-userns: executor (host pid $pid) runs as host UID $host_uid; uid_map 0 -> $host_first, $map_len IDs"
 
 phase=$(wait_pod kaniko 180)
 if [[ $phase != Succeeded ]]; then
@@ -169,6 +229,20 @@ drops_after=$(drop_count)
 ((drops_after > drops_before)) ||
   fail "the pod could not reach $OFF_MACHINE_IP, but the firewall DROP counter did not move ($drops_before -> $drops_after)"
 step "pod -> $OFF_MACHINE_IP (off this machine): blocked, DROP counter $drops_before -> $drops_after"
+
+phase=$(wait_pod kaniko-userns 180)
+if [[ $phase != Succeeded ]]; then
+  kubectl -n "$NS" logs kaniko-userns >&2 || true
+  fail "the kaniko-userns pod ended $phase, want Succeeded"
+fi
+logged_map=$(kubectl -n "$NS" logs kaniko-userns | sed -n 's/^uid_map: *//p' | tr -s ' ')
+[[ $logged_map == "0 $host_first $map_len" ]] ||
+  fail "the RUN step saw uid_map \"$logged_map\", want \"0 $host_first $map_len\""
+pod_digest=$(termination_message kaniko-userns)
+reg_digest=$(registry_digest smoke-userns v1)
+[[ $pod_digest == "$reg_digest" && -n $reg_digest ]] ||
+  fail "kaniko-userns reported \"$pod_digest\" but the registry serves \"$reg_digest\""
+step "kaniko-userns: Succeeded as root in its namespace (chown included), pushed $FLOW_REGISTRY/smoke-userns:v1@$pod_digest"
 
 kubectl delete namespace "$NS" --wait=false >/dev/null
 step "smoke test passed"
