@@ -110,9 +110,17 @@ start_daemon() {
   daemon_pid "$name" >/dev/null && return 0
   bin=$(readlink -f "$bin")
   setsid "$bin" "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo "$! $bin" >"$(pidfile "$name")"
-  sleep 0.1
-  daemon_pid "$name" >/dev/null || { tail -n 20 "$STATE/logs/$name.log" >&2; die "$name exited at once (log: $STATE/logs/$name.log)"; }
+  local pid=$! i
+  echo "$pid $bin" >"$(pidfile "$name")"
+  # Until the forked shell has exec'd the daemon, /proc shows the shell; on a busy machine that
+  # can take longer than a fixed pause.
+  for ((i = 0; i < 100; i++)); do
+    daemon_pid "$name" >/dev/null && return 0
+    alive "$pid" || break
+    sleep 0.05
+  done
+  tail -n 20 "$STATE/logs/$name.log" >&2
+  die "$name exited at once (log: $STATE/logs/$name.log)"
 }
 
 # alive PID: the process exists and has not exited. An exited daemon stays a zombie until init
@@ -661,14 +669,21 @@ remove_containers() {
   done
 }
 
-# Shims outlive containerd; ours are the ones talking to our socket.
-kill_shims() {
-  local pid
+# Shims outlive containerd; ours are the ones talking to our socket. Any other process run from
+# the tool cache whose command line names the state directory is one of our daemons that its PID
+# file lost track of (an `up` that stopped half-way); it goes too, with a warning.
+kill_leftovers() {
+  local pid exe killed=() i
   while read -r pid; do
     [[ $pid == "$$" ]] && continue
-    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == *containerd-shim* ]] || continue
-    kill -KILL "$pid" 2>/dev/null || true
-  done < <(grep -lsF -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3)
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    [[ $exe == "$FLOW_CACHE"/* ]] || continue
+    [[ $exe == *containerd-shim* ]] || log "warning: killing ${exe##*/} ($pid), which no PID file named"
+    kill -KILL "$pid" 2>/dev/null && killed+=("$pid")
+  done < <(grep -lsaF -- "$STATE/" /proc/[0-9]*/cmdline | cut -d/ -f3)
+  for pid in "${killed[@]}"; do
+    for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
+  done
 }
 
 # Deletes the KUBE-* chains kube-proxy and the kubelet left behind (only ours exist: see
@@ -770,7 +785,7 @@ cmd_down() {
   daemon_pid containerd >/dev/null && remove_containers
   local d
   for d in containerd kube-apiserver etcd registry; do stop_daemon "$d"; done
-  kill_shims
+  kill_leftovers
   step "processes stopped"
 
   unmount_all
