@@ -55,8 +55,7 @@ build_containerd() {
 build_runc() {
   [[ -x $RUNC_BIN ]] && return 0
   # runc's seccomp support is cgo against libseccomp (found through pkg-config).
-  pkg-config --exists libseccomp 2>/dev/null ||
-    die "building runc needs libseccomp's headers and pkg-config: apt-get install libseccomp-dev pkg-config gcc"
+  need_packages libseccomp-dev pkg-config gcc
   local mod=github.com/opencontainers/runc
   local dir=$FLOW_CACHE/src/runc-$RUNC_VERSION
   tools_module "$dir" "$mod" "$RUNC_VERSION" "$mod"

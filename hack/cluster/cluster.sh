@@ -165,18 +165,7 @@ kubectl_() { "$KBIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 ctr_() { CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1 "$STATE/bin/ctr" --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 # ---------------------------------------------------------------------------------------------
-# Prerequisites
-
-ensure_packages() {
-  local missing=() p
-  for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  ((${#missing[@]})) || return 0
-  step "installing ${missing[*]} with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install ${missing[*]} failed"
-}
+# Prerequisites (Debian packages: need_packages in lib.sh)
 
 ensure_binaries() {
   KBIN=$("$HACK_DIR/kube-binaries.sh" node)
@@ -567,7 +556,7 @@ EOF
 cmd_up() {
   need_root up
   step "up: state in $STATE"
-  ensure_packages
+  need_packages "${PACKAGES[@]}"
   mkdir -p "$STATE"/{run,logs,bin}
   [[ -f $STATE/preexisting ]] || preflight_first_up
   ensure_binaries
