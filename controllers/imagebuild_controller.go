@@ -49,6 +49,22 @@ const (
 	// that finishes or goes wakes the waiting builds at once; this only covers a slot that frees
 	// without a pod event (a reservation for a pod that never showed up expiring).
 	slotRecheck = pendingExpiry
+
+	// serviceAccountIndex indexes ImageBuilds by spec.serviceAccountName, so that a service
+	// account being allowed wakes the builds waiting for it.
+	serviceAccountIndex = "spec.serviceAccountName"
+
+	// podOwnerIndex indexes build pods by the UID of the ImageBuild that controls them, so that
+	// the pods of one build are found without scanning a namespace.
+	podOwnerIndex = "metadata.controllerUID"
+
+	// conflictRecheck is how soon a build whose status patch was refused (it changed since it was
+	// read) is looked at again: time for the cache to catch up with the change.
+	conflictRecheck = 250 * time.Millisecond
+
+	// defaultImagePullTimeout is ImagePullTimeout's default: the kubelet has retried the pull
+	// four or five times by then.
+	defaultImagePullTimeout = 2 * time.Minute
 )
 
 // ImageBuildReconciler runs one Kaniko pod per ImageBuild generation and reports its result.
@@ -75,6 +91,13 @@ type ImageBuildReconciler struct {
 	// Clock tells the time (build start and completion, timeouts, slot reservations); nil means
 	// the real clock. Tests move a fake one.
 	Clock clock.PassiveClock
+	// Metadata reads the metadata of Secrets and ServiceAccounts from the manager's metadata-only
+	// informers, so that the frequent "does it still exist" questions cost no API request. Nil
+	// means APIReader.
+	Metadata client.Reader
+	// ImagePullTimeout is how long a build pod may fail to pull its own images (the executor and
+	// fetch-source images) before the build fails with ImagePullFailed; 0 means two minutes.
+	ImagePullTimeout time.Duration
 
 	slots *slotTracker
 }
@@ -84,12 +107,13 @@ type ImageBuildReconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile moves one ImageBuild forward by a sequence of small steps and patches its status once.
-func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ib := &buildv1.ImageBuild{}
 	if err := r.Get(ctx, req.NamespacedName, ib); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -100,15 +124,34 @@ func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	before := ib.DeepCopy()
-	defer func() {
-		if err := r.patchStatus(ctx, before, ib); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, err})
+	res, err := r.runSteps(ctx, ib)
+	conflict, perr := r.patchStatus(ctx, before, ib)
+	switch {
+	case perr != nil:
+		return res, kerrors.NewAggregate([]error{err, perr})
+	case conflict:
+		// The build changed since it was read (a new generation, or the cache lagged behind):
+		// this reconcile's conclusions may be about an older spec, so they are dropped and the
+		// build is looked at again.
+		return ctrl.Result{RequeueAfter: conflictRecheck}, err
+	}
+	if ib.Status.Phase.Finished() && ib.Status.ObservedGeneration == ib.Generation {
+		// Every way a build ends passes here once its status is written, and so does every later
+		// resync: forwarded credentials are deleted on any terminal path, and retried until they
+		// are gone.
+		if derr := r.dropForwardedSecret(ctx, ib); derr != nil {
+			err = kerrors.NewAggregate([]error{err, derr})
 		}
-	}()
+	}
+	return res, err
+}
 
+func (r *ImageBuildReconciler) runSteps(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, error) {
 	for _, step := range []func(context.Context, *buildv1.ImageBuild) (ctrl.Result, bool, error){
+		r.stopSupersededPods,
 		r.startGeneration,
 		r.checkPushSecret,
+		r.checkServiceAccount,
 		r.ensurePod,
 	} {
 		res, done, err := step(ctx, ib)
@@ -129,37 +172,6 @@ func (r *ImageBuildReconciler) startGeneration(_ context.Context, ib *buildv1.Im
 	conditions := ib.Status.Conditions
 	ib.Status = buildv1.ImageBuildStatus{ObservedGeneration: ib.Generation, Conditions: conditions}
 	setInProgress(ib, buildv1.PhasePending, buildv1.ReasonPending, "build accepted")
-	return ctrl.Result{}, false, nil
-}
-
-// checkPushSecret makes sure the referenced docker-config Secret exists and has the right shape
-// before a pod is created: a pod with a missing Secret volume would sit in ContainerCreating with
-// an error only `kubectl describe pod` shows.
-func (r *ImageBuildReconciler) checkPushSecret(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
-	if ib.Spec.PushSecretRef == nil || ib.Status.PodName != "" {
-		return ctrl.Result{}, false, nil
-	}
-	name := ib.Spec.PushSecretRef.Name
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: name}, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		setStalled(ib, buildv1.ReasonSecretNotFound, fmt.Sprintf(
-			"push Secret %s/%s does not exist; create it with `kubectl create secret docker-registry %s -n %s "+
-				"--docker-server=<registry> --docker-username=<user> --docker-password=<password>`; "+
-				"the build starts as soon as it exists", ib.Namespace, name, name, ib.Namespace))
-		// The Secret watch wakes this build when the Secret appears.
-		return ctrl.Result{}, true, nil
-	case err != nil:
-		return ctrl.Result{}, true, fmt.Errorf("reading push Secret %s/%s: %w", ib.Namespace, name, err)
-	}
-	if secret.Type != corev1.SecretTypeDockerConfigJson || len(secret.Data[corev1.DockerConfigJsonKey]) == 0 {
-		setStalled(ib, buildv1.ReasonInvalidSpec, fmt.Sprintf(
-			"push Secret %s/%s must be of type %s with a %s key (it is of type %q); recreate it with "+
-				"`kubectl create secret docker-registry %s ...`",
-			ib.Namespace, name, corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey, secret.Type, name))
-		return ctrl.Result{}, true, nil
-	}
 	return ctrl.Result{}, false, nil
 }
 
@@ -196,6 +208,9 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 		setFailed(ib, buildv1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, true, nil
 	}
+	if res, waiting, err := r.waitForOtherPods(ctx, ib, pod.Name); waiting || err != nil {
+		return res, true, err
+	}
 	slot := pod.Namespace + "/" + pod.Name
 	ok, err := r.slots.acquire(ctx, slot)
 	if err != nil {
@@ -229,22 +244,41 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 	case result.Lost:
 		return r.retryLostPod(ctx, ib, result.Message)
 	case !result.Done:
-		if deadline := r.deadline(ib); !deadline.IsZero() && r.Clock.Now().After(deadline) {
+		now := r.Clock.Now()
+		if deadline := r.deadline(ib); !deadline.IsZero() && now.After(deadline) {
 			// The kubelet enforces activeDeadlineSeconds only once the pod started; this covers a pod
 			// that never did (unschedulable, image pull failing).
-			if err := r.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
-				return ctrl.Result{}, true, fmt.Errorf("deleting timed-out build pod %s: %w", pod.Name, err)
+			return r.stopPod(ctx, ib, pod, buildv1.ReasonTimeout, fmt.Sprintf(
+				"build did not finish within spec.timeout (%s); last state: %s", timeout(ib), result.Message))
+		}
+		if gone, err := r.pushSecretGone(ctx, ib); err != nil || gone {
+			if err != nil {
+				return ctrl.Result{}, true, err
 			}
-			r.finish(ib, buildv1.PhaseFailed, buildv1.ReasonTimeout, fmt.Sprintf(
-				"build did not finish within spec.timeout (%s); last state: %s", timeout(ib), result.Message), "")
-			return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+			name := ib.Spec.PushSecretRef.Name
+			return r.stopPod(ctx, ib, pod, buildv1.ReasonSecretNotFound, fmt.Sprintf(
+				"push Secret %s/%s was deleted before the build finished, so build pod %s was stopped: it could not start, "+
+					"or would go on with credentials that were withdrawn. Run flow build again, or recreate the Secret and change the spec to build again",
+				ib.Namespace, name, pod.Name))
+		}
+		requeue := r.deadline(ib).Sub(now)
+		if stuck := result.PullStuck; stuck != nil {
+			created := pod.CreationTimestamp
+			if created.IsZero() && ib.Status.StartTime != nil {
+				created = *ib.Status.StartTime
+			}
+			giveUp := created.Add(r.ImagePullTimeout)
+			if stuck.Permanent || !now.Before(giveUp) {
+				return r.stopPod(ctx, ib, pod, stuck.Failure.Reason, stuck.Failure.Message)
+			}
+			requeue = min(requeue, giveUp.Sub(now))
 		}
 		msg := result.Message
 		if msg == "" {
 			msg = fmt.Sprintf("building %s in pod %s (kubectl logs -n %s %s -c kaniko -f)", ib.Spec.Image, pod.Name, ib.Namespace, pod.Name)
 		}
 		setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, msg)
-		return ctrl.Result{RequeueAfter: r.deadline(ib).Sub(r.Clock.Now())}, true, nil
+		return ctrl.Result{RequeueAfter: requeue}, true, nil
 	}
 	if result.CauseInLog && r.PodLogs != nil {
 		if tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer); err == nil {
@@ -254,7 +288,17 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 		}
 	}
 	r.finish(ib, result.Phase, result.Reason, result.Message, result.Digest)
-	return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+	return ctrl.Result{}, true, nil
+}
+
+// stopPod ends a build that cannot succeed while its pod has not finished: the pod is deleted, so
+// that it neither holds a build slot nor pushes anything later, and the build fails with reason.
+func (r *ImageBuildReconciler) stopPod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod, reason, message string) (ctrl.Result, bool, error) {
+	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, true, fmt.Errorf("deleting build pod %s: %w", pod.Name, err)
+	}
+	r.finish(ib, buildv1.PhaseFailed, reason, message, "")
+	return ctrl.Result{}, true, nil
 }
 
 // retryLostPod starts a new attempt for a pod that vanished or was evicted, up to MaxAttempts, so
@@ -264,7 +308,7 @@ func (r *ImageBuildReconciler) retryLostPod(ctx context.Context, ib *buildv1.Ima
 		r.finish(ib, buildv1.PhaseFailed, buildv1.ReasonPodLost, fmt.Sprintf(
 			"%s; gave up after %d attempts. Check the node and events (kubectl get events -n %s), then change the spec or recreate the ImageBuild to try again",
 			why, ib.Status.Attempts, ib.Namespace), "")
-		return ctrl.Result{}, true, r.dropEphemeralSecret(ctx, ib)
+		return ctrl.Result{}, true, nil
 	}
 	r.Recorder.Eventf(ib, nil, corev1.EventTypeWarning, buildv1.ReasonPodLost, "Retry", "%s; starting attempt %d of %d", why, ib.Status.Attempts+1, r.MaxAttempts)
 	return r.createPod(ctx, ib, ib.Status.Attempts+1)
@@ -290,39 +334,24 @@ func (r *ImageBuildReconciler) finish(ib *buildv1.ImageBuild, phase buildv1.Buil
 	buildResults.WithLabelValues(string(phase), readyReason(ib)).Inc()
 }
 
-// dropEphemeralSecret deletes the push Secret that `flow build` forwarded for this build only.
-// The owner reference would remove it with the ImageBuild anyway; deleting it at once keeps
-// credentials in the cluster for minutes rather than until the TTL.
-func (r *ImageBuildReconciler) dropEphemeralSecret(ctx context.Context, ib *buildv1.ImageBuild) error {
-	if ib.Spec.PushSecretRef == nil {
-		return nil
-	}
-	secret := &metav1.PartialObjectMetadata{}
-	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	key := client.ObjectKey{Namespace: ib.Namespace, Name: ib.Spec.PushSecretRef.Name}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if secret.GetAnnotations()[buildv1.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(secret, ib) {
-		return nil
-	}
-	if err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting forwarded push Secret %s: %w", key, err)
-	}
-	return nil
-}
-
 // patchStatus writes the status once per reconcile, and records an event whenever the build moved
 // to another phase or reason, so that `kubectl describe` tells the story of the build.
-func (r *ImageBuildReconciler) patchStatus(ctx context.Context, before, after *buildv1.ImageBuild) error {
+//
+// The patch carries the resourceVersion that was read: a status concluded from an outdated read
+// (a pod of an older generation finishing while the spec changed) must never overwrite the status
+// of the current generation. Such a patch is refused, and conflict is true.
+func (r *ImageBuildReconciler) patchStatus(ctx context.Context, before, after *buildv1.ImageBuild) (conflict bool, err error) {
 	if equalStatus(before, after) {
-		return nil
+		return false, nil
 	}
-	if err := r.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
+	if err := r.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case apierrors.IsConflict(err):
+			return true, nil
 		}
-		return fmt.Errorf("patching status of ImageBuild %s/%s: %w", after.Namespace, after.Name, err)
+		return false, fmt.Errorf("patching status of ImageBuild %s/%s: %w", after.Namespace, after.Name, err)
 	}
 	if before.Status.Phase != after.Status.Phase || readyReason(before) != readyReason(after) ||
 		before.Status.ObservedGeneration != after.Status.ObservedGeneration {
@@ -333,7 +362,7 @@ func (r *ImageBuildReconciler) patchStatus(ctx context.Context, before, after *b
 		r.Recorder.Eventf(after, nil, eventType, readyReason(after), string(after.Status.Phase), "%s", readyMessage(after))
 		log.FromContext(ctx).Info("build moved", "phase", after.Status.Phase, "reason", readyReason(after), "generation", after.Generation)
 	}
-	return nil
+	return false, nil
 }
 
 func (r *ImageBuildReconciler) deadline(ib *buildv1.ImageBuild) time.Time {
@@ -360,11 +389,19 @@ func (r *ImageBuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexer.IndexField(context.Background(), &buildv1.ImageBuild{}, slotWaitIndex, waitingForSlot); err != nil {
 		return fmt.Errorf("indexing ImageBuilds waiting for a build slot: %w", err)
 	}
+	if err := indexer.IndexField(context.Background(), &buildv1.ImageBuild{}, serviceAccountIndex, serviceAccountName); err != nil {
+		return fmt.Errorf("indexing ImageBuilds by service account: %w", err)
+	}
+	if err := indexer.IndexField(context.Background(), &corev1.Pod{}, podOwnerIndex, podOwnerUID); err != nil {
+		return fmt.Errorf("indexing build pods by ImageBuild: %w", err)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&buildv1.ImageBuild{}).
 		Owns(&corev1.Pod{}).
-		// Metadata only: the controller must notice a Secret appear, never hold Secret data in memory.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSecret), builder.OnlyMetadata)
+		// Metadata only: the controller must notice a Secret appear or go, never hold Secret data
+		// in memory.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.buildsUsingSecret), builder.OnlyMetadata).
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForServiceAccount), builder.OnlyMetadata)
 	if r.MaxConcurrentBuilds > 0 {
 		b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.buildsWaitingForSlot), builder.WithPredicates(slotFreed))
 	}
@@ -385,7 +422,17 @@ func (r *ImageBuildReconciler) setDefaults(pods client.Reader) {
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	if r.ImagePullTimeout <= 0 {
+		r.ImagePullTimeout = defaultImagePullTimeout
+	}
 	r.slots = &slotTracker{max: r.MaxConcurrentBuilds, reader: pods, clock: r.Clock}
+}
+
+func serviceAccountName(o client.Object) []string {
+	if name := o.(*buildv1.ImageBuild).Spec.ServiceAccountName; name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 func pushSecretName(o client.Object) []string {
@@ -432,10 +479,28 @@ func (r *ImageBuildReconciler) buildsWaitingForSlot(ctx context.Context, _ clien
 	return reqs
 }
 
-func (r *ImageBuildReconciler) buildsWaitingForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+// buildsUsingSecret wakes the builds that name a Secret which appeared, changed or went: those
+// waiting for it start, those in flight notice a deletion, and finished ones delete it when it
+// is their forwarded Secret.
+func (r *ImageBuildReconciler) buildsUsingSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &buildv1.ImageBuildList{}
 	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{pushSecretIndex: o.GetName()}); err != nil {
 		log.FromContext(ctx).Error(err, "listing ImageBuilds for Secret", "secret", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// buildsWaitingForServiceAccount wakes the builds that wait for a service account to exist or to
+// be allowed for image builds.
+func (r *ImageBuildReconciler) buildsWaitingForServiceAccount(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &buildv1.ImageBuildList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{serviceAccountIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing ImageBuilds for service account", "serviceAccount", o.GetName())
 		return nil
 	}
 	var reqs []reconcile.Request

@@ -47,6 +47,8 @@ func newUnitEnv(t *testing.T, tweak func(*ImageBuildReconciler)) *unitEnv {
 		WithStatusSubresource(&buildv1.ImageBuild{}).
 		WithIndex(&buildv1.ImageBuild{}, pushSecretIndex, pushSecretName).
 		WithIndex(&buildv1.ImageBuild{}, slotWaitIndex, waitingForSlot).
+		WithIndex(&buildv1.ImageBuild{}, serviceAccountIndex, serviceAccountName).
+		WithIndex(&corev1.Pod{}, podOwnerIndex, podOwnerUID).
 		Build()
 	clk := clocktesting.NewFakePassiveClock(start)
 	rec := events.NewFakeRecorder(100)

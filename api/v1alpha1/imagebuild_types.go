@@ -83,14 +83,22 @@ type ImageBuildSpec struct {
 	// holding the credentials used to pull the source bundle and base images and to push the result.
 	// Create one with `kubectl create secret docker-registry NAME --docker-server=... --docker-username=...
 	// --docker-password=...`. Leave it empty when the service account grants registry access
-	// (workload identity, IRSA) or the registry needs none.
+	// (workload identity, IRSA) or the registry needs none. Whoever may create ImageBuilds in a
+	// namespace may push with any docker-config Secret of that namespace this way; only Secrets
+	// that `flow build` forwarded (annotated build.fleetflow.dev/ephemeral) serve their own build
+	// alone.
 	//
 	// +optional
 	PushSecretRef *LocalSecretReference `json:"pushSecretRef,omitempty"`
 
-	// serviceAccountName is the service account the build pod runs as. Set it for cloud workload
-	// identity (IRSA on EKS, Workload Identity on GKE), which Kaniko's built-in ECR and GCR credential
-	// helpers use. Empty means no service account token is mounted into the build pod.
+	// serviceAccountName is the service account the build pod runs as, with its token mounted. Set
+	// it for cloud workload identity (IRSA on EKS, Workload Identity on GKE), which Kaniko's
+	// built-in ECR and GCR credential helpers use. The service account must carry the annotation
+	// build.fleetflow.dev/allow-image-builds: "true" (kubectl annotate serviceaccount NAME
+	// build.fleetflow.dev/allow-image-builds=true): the Dockerfile's commands run as root next to
+	// the token, so the annotation is its owner's consent to lend it to every ImageBuild of the
+	// namespace. Until it is there the build waits with reason ServiceAccountNotAllowed. Empty
+	// means no service account token is mounted into the build pod.
 	//
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
@@ -252,12 +260,21 @@ const (
 	ReasonBuilding = "Building"
 	// ReasonSucceeded: the image was built and pushed; Ready is True.
 	ReasonSucceeded = "Succeeded"
-	// ReasonSecretNotFound: spec.pushSecretRef names a Secret that does not exist (yet). The build
-	// starts as soon as it appears.
+	// ReasonSecretNotFound: spec.pushSecretRef names a Secret that does not exist (yet); the build
+	// starts as soon as it appears. A build whose push Secret is deleted before it finished fails
+	// with this reason, and so does one whose forwarded Secret never arrived.
 	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonServiceAccountNotAllowed: spec.serviceAccountName names a service account that does
+	// not exist or is not annotated build.fleetflow.dev/allow-image-builds=true. The build starts
+	// as soon as it is.
+	ReasonServiceAccountNotAllowed = "ServiceAccountNotAllowed"
 	// ReasonInvalidSpec: the spec passed API validation but cannot be built (for example a push
-	// Secret of the wrong type).
+	// Secret of the wrong type, or one that `flow build` forwarded for another build).
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonImagePullFailed: the node could not pull the build pod's own images (the Kaniko
+	// executor or the fetch-source image, both set by the manager) for minutes, or can never pull
+	// them (an invalid name, pull policy Never).
+	ReasonImagePullFailed = "ImagePullFailed"
 	// ReasonSourceFetchFailed: the source bundle could not be pulled or unpacked.
 	ReasonSourceFetchFailed = "SourceFetchFailed"
 	// ReasonAuthenticationFailed: the registry refused the credentials (pulling the source bundle or a
@@ -275,6 +292,9 @@ const (
 	ReasonOOMKilled = "OOMKilled"
 	// ReasonPodLost: the build pod disappeared (deleted, evicted, node lost) more often than the retry budget allows.
 	ReasonPodLost = "PodLost"
+	// ReasonSuperseded: on events only: a spec change replaced the generation whose pod was
+	// running, and that pod was stopped so that only the current generation pushes.
+	ReasonSuperseded = "Superseded"
 )
 
 // ImageBuildStatus is what the controller observed of the build of the current generation.
@@ -291,8 +311,9 @@ type ImageBuildStatus struct {
 	Phase BuildPhase `json:"phase,omitempty"`
 
 	// conditions are Ready, Reconciling and Stalled, with reasons from one documented vocabulary:
-	// Pending, Building, Succeeded, SecretNotFound, InvalidSpec, SourceFetchFailed, AuthenticationFailed,
-	// BaseImageNotFound, BuildFailed, PushFailed, Timeout, OOMKilled, PodLost.
+	// Pending, Building, Succeeded, SecretNotFound, ServiceAccountNotAllowed, InvalidSpec,
+	// ImagePullFailed, SourceFetchFailed, AuthenticationFailed, BaseImageNotFound, BuildFailed,
+	// PushFailed, Timeout, OOMKilled, PodLost.
 	//
 	// +optional
 	// +listType=map

@@ -33,10 +33,25 @@ const (
 )
 
 // AnnotationEphemeralSecret marks, with the value "true", a push Secret that `flow build` created
-// for one build from the user's local credentials and made that build its controller. The
-// controller deletes such a Secret as soon as the build finishes, so the credentials live in the
-// cluster no longer than needed.
+// for one build from the user's local credentials and made that build its controller. Such a
+// Secret serves only that build: the controller refuses to mount it into any other ImageBuild, and
+// deletes it as soon as its build finishes, so the credentials live in the cluster no longer than
+// needed.
 const AnnotationEphemeralSecret = "build.fleetflow.dev/ephemeral"
+
+// AnnotationForwardedPushSecret marks, with the value "true", an ImageBuild whose push Secret
+// `flow build` forwards right after creating the build (the Secret is created second, so that it
+// has its owner from its first moment). The controller waits quietly for such a Secret for two
+// minutes, and then fails the build with SecretNotFound: the `flow build` that was to create it
+// was interrupted.
+const AnnotationForwardedPushSecret = "build.fleetflow.dev/forwarded-push-secret"
+
+// AnnotationAllowImageBuilds on a ServiceAccount, with the value "true", lets ImageBuilds of its
+// namespace run their build pods as that service account (spec.serviceAccountName), with its
+// token mounted. Without it the controller refuses: a build runs the Dockerfile's commands as
+// root, so naming a service account hands its permissions to everybody who may create
+// ImageBuilds in the namespace. Whoever may annotate the service account decides.
+const AnnotationAllowImageBuilds = "build.fleetflow.dev/allow-image-builds"
 
 // TagPattern is the grammar of one tag in spec.tags: 1 to 128 letters, digits, '_', '.' and '-',
 // not starting with '.' or '-' (Docker's tag grammar). The validation marker on

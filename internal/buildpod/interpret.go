@@ -36,6 +36,21 @@ type Result struct {
 	// and after a failed push the termination message holds the digest instead of the log.
 	// Reading the kaniko container's log and calling InterpretWithLog gives the precise cause.
 	CauseInLog bool
+	// PullStuck is set while the build has not finished because a container of the pod waits for
+	// an image the node failed to pull.
+	PullStuck *PullStuck
+}
+
+// PullStuck describes a build pod whose own image (the Kaniko executor's, or the fetch-source
+// image) the node cannot pull. The images are the manager's settings, not the user's: waiting
+// for spec.timeout would only delay an error a person has to fix.
+type PullStuck struct {
+	// Permanent is true when waiting cannot help (an invalid image name, pull policy Never).
+	// Otherwise the registry may recover, and the caller waits a few minutes before giving up.
+	Permanent bool
+	// Failure is the result to report when the caller gives up: Failed, ImagePullFailed, with a
+	// message naming the image and the manager setting that chose it.
+	Failure Result
 }
 
 // ValidDigest reports whether s is a sha256 digest as registries print it: "sha256:" followed by
@@ -232,13 +247,51 @@ func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
 // waitingProblems are container waiting reasons that need a person: they are reported while the
 // pod waits, so that the cause is visible long before spec.timeout ends the build.
 var waitingProblems = map[string]string{
-	"ErrImagePull":               "check the manager's --executor-image / --fetcher-image and that the nodes can pull it",
-	"ImagePullBackOff":           "check the manager's --executor-image / --fetcher-image and that the nodes can pull it",
-	"ErrImageNeverPull":          "the image is not on the node and the pull policy is Never: change the manager's --image-pull-policy",
-	"InvalidImageName":           "fix the manager's --executor-image / --fetcher-image",
 	"CreateContainerConfigError": "check that the push Secret and service account exist",
 	"CreateContainerError":       "see kubectl describe pod",
 	"RunContainerError":          "see kubectl describe pod",
+}
+
+// pullProblems are the waiting reasons of a container whose image the node cannot pull, and
+// whether waiting can help.
+var pullProblems = map[string]struct{ permanent bool }{
+	"ErrImagePull":      {false},
+	"ImagePullBackOff":  {false},
+	"ErrImageNeverPull": {true},
+	"InvalidImageName":  {true},
+}
+
+// pullStuck reports a container of the pod that cannot get its image, with the message that
+// names the image and the manager setting that chose it.
+func pullStuck(pod *corev1.Pod, s *corev1.ContainerStatus) *PullStuck {
+	w := s.State.Waiting
+	problem, ok := pullProblems[w.Reason]
+	if !ok {
+		return nil
+	}
+	image := s.Image
+	for _, c := range append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		if c.Name == s.Name {
+			image = c.Image
+		}
+	}
+	var what, setting string
+	switch s.Name {
+	case FetchContainer:
+		what, setting = "the fetch-source image", "the manager's own image (Helm values image.repository and image.tag; manager flag --fetcher-image)"
+	default:
+		what, setting = "the Kaniko executor image", "the manager's --executor-image (Helm value executor.image)"
+	}
+	fix := "fix the image name, or let the nodes pull it (registry reachable, image pull credentials)"
+	if w.Reason == "ErrImageNeverPull" {
+		fix = "the image is not on the node and the pull policy is Never: load it onto the nodes or change the manager's --image-pull-policy (Helm value executor.pullPolicy)"
+	}
+	return &PullStuck{
+		Permanent: problem.permanent,
+		Failure: failed(v1alpha1.ReasonImagePullFailed, fmt.Sprintf(
+			"the node cannot pull %s %s for build pod %s (%s: %s); it is set by %s: %s",
+			what, image, pod.Name, w.Reason, clip(strings.TrimSpace(w.Message), 300), setting, fix)),
+	}
 }
 
 func progress(pod *corev1.Pod, f facts, kaniko, fetch *corev1.ContainerStatus) Result {
@@ -249,6 +302,11 @@ func progress(pod *corev1.Pod, f facts, kaniko, fetch *corev1.ContainerStatus) R
 	for _, s := range []*corev1.ContainerStatus{fetch, kaniko} {
 		if s == nil || s.State.Waiting == nil {
 			continue
+		}
+		if stuck := pullStuck(pod, s); stuck != nil {
+			r := building(fmt.Sprintf("waiting: container %s of pod %s cannot get its image: %s", s.Name, pod.Name, stuck.Failure.Message))
+			r.PullStuck = stuck
+			return r
 		}
 		if hint, ok := waitingProblems[s.State.Waiting.Reason]; ok {
 			return building(fmt.Sprintf("waiting: container %s of pod %s: %s: %s; %s",

@@ -840,3 +840,58 @@ func TestOutput(t *testing.T) {
 		t.Error("Output shares its tags with the spec")
 	}
 }
+
+// A container waiting for an image the node cannot pull is reported as stuck, with the failure to
+// report when the controller stops waiting: naming the image and the manager setting behind it.
+func TestInterpretImagePullStuck(t *testing.T) {
+	opts := testOptions()
+	tests := []struct {
+		name      string
+		container string
+		reason    string
+		permanent bool
+		mentions  []string
+	}{
+		{"executor back-off", KanikoContainer, "ImagePullBackOff", false, []string{opts.ExecutorImage, "executor.image", "--executor-image"}},
+		{"executor pull error", KanikoContainer, "ErrImagePull", false, []string{opts.ExecutorImage}},
+		{"executor name invalid", KanikoContainer, "InvalidImageName", true, []string{opts.ExecutorImage}},
+		{"fetcher never pulled", FetchContainer, "ErrImageNeverPull", true, []string{opts.FetcherImage, "fetch-source", "--image-pull-policy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := basePod(t, nil)
+			pod.Status.Phase = corev1.PodPending
+			waiting := corev1.ContainerStatus{Name: tt.container, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+				Reason: tt.reason, Message: "rpc error: code = NotFound desc = failed to pull and unpack image"}}}
+			if tt.container == FetchContainer {
+				pod.Status.InitContainerStatuses = []corev1.ContainerStatus{waiting}
+			} else {
+				pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: FetchContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}}}
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{waiting}
+			}
+			got := Interpret(pod)
+			if got.Done || got.PullStuck == nil {
+				t.Fatalf("result %+v: want a build still in progress, stuck on its image", got)
+			}
+			if got.PullStuck.Permanent != tt.permanent {
+				t.Errorf("permanent = %v, want %v", got.PullStuck.Permanent, tt.permanent)
+			}
+			f := got.PullStuck.Failure
+			if !f.Done || f.Phase != v1alpha1.PhaseFailed || f.Reason != v1alpha1.ReasonImagePullFailed {
+				t.Errorf("failure %+v, want Failed/ImagePullFailed", f)
+			}
+			for _, m := range append(tt.mentions, tt.reason) {
+				if !strings.Contains(f.Message, m) {
+					t.Errorf("failure message lacks %q:\n%s", m, f.Message)
+				}
+			}
+			assertMessage(t, f.Message)
+		})
+	}
+	// A container that merely starts is not stuck.
+	pod := basePod(t, nil)
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: KanikoContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+	if got := Interpret(pod); got.PullStuck != nil {
+		t.Errorf("a creating container is reported stuck: %+v", got.PullStuck)
+	}
+}

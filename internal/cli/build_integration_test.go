@@ -168,14 +168,55 @@ func (f *fixture) builds() []buildv1.ImageBuild {
 	return list.Items
 }
 
+// secretsAsCreated watches the fixture's namespace and returns a function giving every Secret as
+// it was when it first appeared.
+func (f *fixture) secretsAsCreated() func() []corev1.Secret {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := k8s.Watch(ctx, &corev1.SecretList{}, client.InNamespace(f.ns))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var added []corev1.Secret
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type == watch.Added {
+				added = append(added, *s)
+			}
+		}
+	}()
+	f.t.Cleanup(cancel)
+	return func() []corev1.Secret {
+		// Let the watch deliver what the API server has already sent, then stop it.
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		<-done
+		return added
+	}
+}
+
 func TestIntegration_BuildPushCreatesBuildsAndPrintsSpecOutput(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(succeed)
 	defer stop()
+	secrets := f.secretsAsCreated()
 
 	code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "prod")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// No moment without an owner: every forwarded Secret already had its build as owner when it
+	// appeared, so a flow killed at any point leaves no credentials behind that nothing deletes.
+	created := secrets()
+	if len(created) != 3 {
+		t.Errorf("%d Secrets created, want one per build", len(created))
+	}
+	for _, s := range created {
+		if ref := metav1.GetControllerOf(&s); ref == nil || ref.Kind != "ImageBuild" {
+			t.Errorf("Secret %s appeared without its owning ImageBuild: owners %v", s.Name, s.OwnerReferences)
+		}
 	}
 	host := f.reg.Host
 	for _, want := range []string{
@@ -271,6 +312,9 @@ func (f *fixture) checkForwardedSecret(ib *buildv1.ImageBuild) {
 	}
 	if s.Type != corev1.SecretTypeDockerConfigJson || s.Annotations[buildv1.AnnotationEphemeralSecret] != "true" || !metav1.IsControlledBy(s, ib) {
 		f.t.Errorf("Secret %s: type %s annotations %v owners %v", s.Name, s.Type, s.Annotations, s.OwnerReferences)
+	}
+	if ib.Annotations[buildv1.AnnotationForwardedPushSecret] != "true" {
+		f.t.Errorf("%s does not say that its push Secret is forwarded: annotations %v", ib.Name, ib.Annotations)
 	}
 	var cfg struct {
 		Auths map[string]struct{ Auth string } `json:"auths"`

@@ -128,6 +128,11 @@ func (c *cluster) explain(err error, doing string) error {
 
 // create creates the ImageBuilds of all targets, with a forwarded push Secret each when forward is
 // set. Either all of them exist afterwards or, on error, none does.
+//
+// A forwarded Secret is created after its ImageBuild, with the build as its owner in the same
+// create, so that no moment exists in which credentials sit in the cluster without an owner: if
+// flow dies in between, the build waits a little for its Secret and then fails, and the garbage
+// collector removes the Secret with the build in any case.
 func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool) ([]*buildv1.ImageBuild, error) {
 	var created []client.Object
 	rollback := func() {
@@ -139,29 +144,16 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 	builds := make([]*buildv1.ImageBuild, 0, len(targets))
 	for _, t := range targets {
 		params := p
-		var secret *corev1.Secret
+		var config []byte
 		if forward {
-			data, err := forwardedConfig(t, kc)
-			if err != nil {
+			var err error
+			if config, err = forwardedConfig(t, kc); err != nil {
 				rollback()
 				return nil, err
 			}
-			if data != nil {
-				secret = &corev1.Secret{
-					ObjectMeta: metav1.ObjectMeta{
-						GenerateName: "flow-push-", Namespace: c.namespace,
-						Labels:      map[string]string{buildv1.LabelRun: p.runID, buildv1.LabelService: kubename.LabelValue(t.build.Service)},
-						Annotations: map[string]string{buildv1.AnnotationEphemeralSecret: "true"},
-					},
-					Type: corev1.SecretTypeDockerConfigJson,
-					Data: map[string][]byte{corev1.DockerConfigJsonKey: data},
-				}
-				if err := c.client.Create(ctx, secret); err != nil {
-					rollback()
-					return nil, c.explain(err, "creating the push Secret of "+t.build.Service)
-				}
-				created = append(created, secret)
-				params.pushSecret = secret.Name
+			if config != nil {
+				params.pushSecret = forwardedSecretName(p.runID, t.build.Service)
+				params.forwardedSecret = true
 			}
 		}
 		ib := imageBuild(t, params)
@@ -171,21 +163,37 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		}
 		created = append(created, ib)
 		builds = append(builds, ib)
-		if secret != nil {
-			// Owned by its build: deleted with it in any case, and by the controller as soon as it finishes.
-			before := secret.DeepCopy()
-			owner := metav1.NewControllerRef(ib, buildv1.ImageBuildKind)
-			// Blocking the owner's deletion would need permission on imagebuilds/finalizers, which a
-			// user who may only create ImageBuilds lacks; the Secret has nothing to finish anyway.
-			owner.BlockOwnerDeletion = ptr.To(false)
-			secret.OwnerReferences = []metav1.OwnerReference{*owner}
-			if err := c.client.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
-				rollback()
-				return nil, c.explain(err, "linking the push Secret of "+t.build.Service)
-			}
+		if config == nil {
+			continue
 		}
+		owner := metav1.NewControllerRef(ib, buildv1.ImageBuildKind)
+		// Blocking the owner's deletion would need permission on imagebuilds/finalizers, which a
+		// user who may only create ImageBuilds lacks; the Secret has nothing to finish anyway.
+		owner.BlockOwnerDeletion = ptr.To(false)
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: params.pushSecret, Namespace: c.namespace,
+				Labels:          map[string]string{buildv1.LabelRun: p.runID, buildv1.LabelService: kubename.LabelValue(t.build.Service)},
+				Annotations:     map[string]string{buildv1.AnnotationEphemeralSecret: "true"},
+				OwnerReferences: []metav1.OwnerReference{*owner},
+			},
+			Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+		}
+		if err := c.client.Create(ctx, secret); err != nil {
+			rollback()
+			return nil, c.explain(err, "creating the push Secret of "+t.build.Service)
+		}
+		created = append(created, secret)
 	}
 	return builds, nil
+}
+
+// forwardedSecretName names the push Secret forwarded for one service of one run. The run ID is
+// random, so a name cannot be guessed in advance; a Secret already there under it makes the create
+// fail rather than be used.
+func forwardedSecretName(runID, service string) string {
+	return kubename.DNSLabel("flow-push-"+runID+"-"+strings.ToLower(service), "")
 }
 
 // forwardedConfig is the docker config JSON holding the local credentials of exactly the registries

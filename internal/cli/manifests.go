@@ -31,6 +31,9 @@ type manifestParams struct {
 	timeout                          time.Duration
 	ttl                              time.Duration
 	pushSecret                       string
+	// forwardedSecret says that pushSecret is created by this run right after the ImageBuild,
+	// from the local credentials (AnnotationForwardedPushSecret).
+	forwardedSecret bool
 	// stableNames gives rendered manifests (-o yaml) names that stay the same from one run to the
 	// next, so that applying a newer render updates the ImageBuild (a new generation, a rebuild)
 	// instead of piling up new objects. Builds created by the CLI get fresh generated names.
@@ -78,6 +81,9 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 	}
 	if p.pushSecret != "" {
 		ib.Spec.PushSecretRef = &buildv1.LocalSecretReference{Name: p.pushSecret}
+	}
+	if p.forwardedSecret {
+		ib.Annotations = map[string]string{buildv1.AnnotationForwardedPushSecret: "true"}
 	}
 	if p.timeout > 0 {
 		ib.Spec.Timeout = &metav1.Duration{Duration: p.timeout}

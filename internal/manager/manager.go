@@ -1,5 +1,6 @@
 // Package manager wires the flow-build controllers into a controller-runtime manager: the
-// manager's flags, its cache (build pods only, no Secrets) and both reconcilers.
+// manager's flags, its cache (build pods only, Secrets and ServiceAccounts by metadata only) and
+// both reconcilers.
 package manager
 
 import (
@@ -43,6 +44,7 @@ type Options struct {
 	MaxAttempts             int
 	PushRetry               int
 	ImageDownloadRetry      int
+	ImagePullTimeout        time.Duration
 	QPS                     float64
 	Burst                   int
 	// Namespaces restricts the manager to these namespaces; empty watches the whole cluster.
@@ -67,6 +69,7 @@ func Run(args []string) error {
 	fs.IntVar(&o.MaxAttempts, "max-attempts", 3, "build pods one generation may use when pods are lost (deleted, evicted)")
 	fs.IntVar(&o.PushRetry, "push-retry", 2, "Kaniko --push-retry: retries of a failed push")
 	fs.IntVar(&o.ImageDownloadRetry, "image-download-retry", 2, "Kaniko --image-download-retry: retries of a failed base image download")
+	fs.DurationVar(&o.ImagePullTimeout, "image-pull-timeout", 2*time.Minute, "how long a build pod may fail to pull the executor or fetch-source image before the build fails with ImagePullFailed")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
 	fs.Func("watch-namespace", "only reconcile ImageBuilds in this namespace (repeatable; default: all namespaces)", func(v string) error {
@@ -155,6 +158,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		MaxConcurrentBuilds:     o.MaxConcurrentBuilds,
 		MaxAttempts:             int32(o.MaxAttempts),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		ImagePullTimeout:        o.ImagePullTimeout,
+		// The cache answers metadata reads of Secrets and ServiceAccounts from the metadata-only
+		// informers the controller's watches start; it never holds Secret data.
+		Metadata: mgr.GetCache(),
 	}
 	if err := build.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the build controller: %w", err)
