@@ -26,4 +26,5 @@ hack/deploy.sh
 # shellcheck source=/dev/null
 source "$STATE/env.sh"
 export FLOW_BIN=$REPO_ROOT/bin/flow
-go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m 2>&1 | tee "$STATE/logs/e2e.log"
+# FLOW_E2E_RUN narrows the run to matching tests (go test -run), e.g. FLOW_E2E_RUN=SpecChange.
+go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m -run "${FLOW_E2E_RUN:-.}" 2>&1 | tee "$STATE/logs/e2e.log"
