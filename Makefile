@@ -13,7 +13,6 @@ BIN := bin
 
 CONTROLLER_GEN = $(shell hack/tool.sh controller-gen)
 GOLANGCI_LINT = $(shell hack/tool.sh golangci-lint)
-HELM = $(shell hack/tool.sh helm)
 
 .PHONY: help
 help: ## Show the targets.
@@ -57,9 +56,8 @@ lint: ## golangci-lint (built from the module proxy) and gofmt.
 	$(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 .PHONY: lint-chart
-lint-chart: ## helm lint, and a render of the chart with its default values.
-	$(HELM) lint --strict charts/flow-build
-	$(HELM) template flow-build charts/flow-build --namespace flow-build-system >/dev/null
+lint-chart: ## helm lint and render of both install modes (all namespaces; watchNamespaces), checking their RBAC.
+	hack/check-chart.sh
 
 .PHONY: verify
 verify: verify-generated verify-tidy vet lint lint-chart shellcheck ## Everything CI checks besides the tests.

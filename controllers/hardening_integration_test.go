@@ -176,13 +176,6 @@ func TestIntegration_ForwardedSecrets(t *testing.T) {
 		e.create(ib)
 		return ib
 	}
-	secretGone := func(name string) {
-		t.Helper()
-		poll.Eventually(t, 30*time.Second, "Secret "+name+" to be deleted", func() (bool, string) {
-			err := k8s.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &corev1.Secret{})
-			return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
-		})
-	}
 
 	owner := forwardedBuild("owner", nil)
 	e.waitPhase("owner", buildv1.PhasePending, buildv1.ReasonPending) // waits quietly for its Secret
@@ -218,7 +211,7 @@ func TestIntegration_ForwardedSecrets(t *testing.T) {
 	})
 	forward("bad-push", bad)
 	e.waitPhase("bad", buildv1.PhaseFailed, buildv1.ReasonInvalidSpec)
-	secretGone("bad-push")
+	secretDeleted(t, e.ns, "bad-push")
 }
 
 // spec.serviceAccountName waits for the service account's consent, and starts the build as soon
@@ -244,4 +237,13 @@ func TestIntegration_ServiceAccountNeedsConsent(t *testing.T) {
 	if pod.Spec.ServiceAccountName != "deployer" || !ptr.Deref(pod.Spec.AutomountServiceAccountToken, false) {
 		t.Errorf("pod runs as %q with automount %v", pod.Spec.ServiceAccountName, pod.Spec.AutomountServiceAccountToken)
 	}
+}
+
+// secretDeleted waits for the Secret to be gone.
+func secretDeleted(t *testing.T, ns, name string) {
+	t.Helper()
+	poll.Eventually(t, 30*time.Second, "Secret "+name+" to be deleted", func() (bool, string) {
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.Secret{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+	})
 }

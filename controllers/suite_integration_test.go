@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
@@ -32,7 +33,10 @@ import (
 
 var (
 	restCfg *rest.Config
-	k8s     client.Client
+	// testEnvironment is the envtest control plane, for tests that add users with their own
+	// permissions.
+	testEnvironment *envtest.Environment
+	k8s             client.Client
 	// logBuffer collects every log line of every manager in this process, so that a test can prove
 	// no secret ever reaches the logs.
 	logBuffer syncbuf.Buffer
@@ -45,6 +49,7 @@ func TestMain(m *testing.M) {
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(&logBuffer), zap.Level(zapcore.DebugLevel)))
 	restCfg = cfg
+	testEnvironment = env
 	var err error
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
@@ -66,15 +71,24 @@ func requireEnvtest(t *testing.T) {
 // testEnv is one test's namespace and the manager restricted to it, so that tests run in parallel
 // without seeing each other's builds, and a test may stop and restart its manager.
 type testEnv struct {
-	t         testing.TB
-	ns        string
-	opts      manager.Options
-	stop      context.CancelFunc
-	stopped   chan struct{}
-	managerMu sync.Mutex
+	t    testing.TB
+	ns   string
+	opts manager.Options
+	// managerConfig is the manager's connection; nil means the envtest administrator's.
+	managerConfig *rest.Config
+	stop          context.CancelFunc
+	stopped       chan struct{}
+	managerMu     sync.Mutex
 }
 
 func newTestEnv(t *testing.T, tweak func(*manager.Options)) *testEnv {
+	t.Helper()
+	return newTestEnvAs(t, tweak, nil)
+}
+
+// newTestEnvAs is newTestEnv with the manager connecting as the identity connect returns for the
+// test's namespace (nil: the envtest administrator).
+func newTestEnvAs(t *testing.T, tweak func(*manager.Options), connect func(ns string) *rest.Config) *testEnv {
 	t.Helper()
 	requireEnvtest(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ib-test-"}}
@@ -96,6 +110,9 @@ func newTestEnv(t *testing.T, tweak func(*manager.Options)) *testEnv {
 	if tweak != nil {
 		tweak(&e.opts)
 	}
+	if connect != nil {
+		e.managerConfig = connect(ns.Name)
+	}
 	e.startManager()
 	t.Cleanup(func() {
 		e.stopManager()
@@ -108,7 +125,11 @@ func (e *testEnv) startManager() {
 	e.t.Helper()
 	e.managerMu.Lock()
 	defer e.managerMu.Unlock()
-	mgr, err := manager.New(restCfg, e.opts)
+	cfg := restCfg
+	if e.managerConfig != nil {
+		cfg = e.managerConfig
+	}
+	mgr, err := manager.New(cfg, e.opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
