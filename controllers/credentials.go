@@ -23,7 +23,7 @@ const forwardedSecretWait = 2 * time.Minute
 // may serve this build before a pod is created: a pod with a missing Secret volume would sit in
 // ContainerCreating with an error only `kubectl describe pod` shows.
 func (r *ImageBuildReconciler) checkPushSecret(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
-	if ib.Spec.PushSecretRef == nil || ib.Status.PodName != "" {
+	if ib.Spec.PushSecretRef == nil || started(ib) {
 		return ctrl.Result{}, false, nil
 	}
 	name := ib.Spec.PushSecretRef.Name

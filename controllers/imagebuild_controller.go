@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/buildpod"
+	"github.com/fleetflow/flow-build/internal/platform"
 )
 
 const (
@@ -98,6 +100,21 @@ type ImageBuildReconciler struct {
 	// ImagePullTimeout is how long a build pod may fail to pull its own images (the executor and
 	// fetch-source images) before the build fails with ImagePullFailed; 0 means two minutes.
 	ImagePullTimeout time.Duration
+	// NodeReader reads nodes to place the platforms of builds with spec.platforms. Nil means
+	// the operator may not read nodes (a namespace-scoped install): a platform is then built only
+	// when it is the operator's own or listed in NativePlatforms, and never under emulation.
+	NodeReader client.Reader
+	// Emulation lets builds with spec.platforms build a platform that no Ready node has natively
+	// on nodes labelled for emulating it (buildv1.EmulationLabelPrefix). Off, those labels are
+	// ignored.
+	Emulation bool
+	// NativePlatforms are platforms whose nodes the cluster provisions on demand (an autoscaled
+	// node pool that may have no node now): their pods are created with the node selectors even
+	// when no such node exists yet.
+	NativePlatforms []platform.Platform
+	// RegistryTransport carries the operator's own registry traffic (checking the platforms'
+	// images, pushing the image index); nil means the default, which trusts the system's CAs.
+	RegistryTransport http.RoundTripper
 
 	slots *slotTracker
 }
@@ -108,6 +125,7 @@ type ImageBuildReconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
@@ -175,7 +193,11 @@ func (r *ImageBuildReconciler) startGeneration(_ context.Context, ib *buildv1.Im
 }
 
 // ensurePod finds or creates the pod of the current attempt and reflects its state in the status.
+// A build with spec.platforms has a pod per platform and an index to push: ensurePlatforms.
 func (r *ImageBuildReconciler) ensurePod(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	if hasPlatforms(ib) {
+		return r.ensurePlatforms(ctx, ib)
+	}
 	attempt := max(ib.Status.Attempts, 1)
 	name := buildpod.PodName(ib, attempt)
 	pod := &corev1.Pod{}
@@ -447,6 +469,14 @@ func waitingForSlot(o client.Object) []string {
 	ib := o.(*buildv1.ImageBuild)
 	if ib.Status.Phase == buildv1.PhasePending && readyReason(ib) == buildv1.ReasonPending {
 		return []string{"true"}
+	}
+	if ib.Status.Phase.Finished() {
+		return nil
+	}
+	for _, ps := range ib.Status.Platforms {
+		if ps.Phase == buildv1.PhasePending && ps.Reason == buildv1.ReasonPending {
+			return []string{"true"}
+		}
 	}
 	return nil
 }

@@ -419,6 +419,13 @@ func TestIntegration_InvalidManifestsRejectedByAPIServer(t *testing.T) {
 			ib.Spec.Cache = &buildv1.CacheSpec{Repository: "ghcr.io/org/app/cache"}
 		}, "needs spec.push"},
 		{"negative ttl", func(ib *buildv1.ImageBuild) { ib.Spec.TTLSecondsAfterFinished = ptr.To[int32](-1) }, "ttlSecondsAfterFinished"},
+		{"platform without os", func(ib *buildv1.ImageBuild) { ib.Spec.Platforms = []string{"arm64"} }, "os/arch or os/arch/variant with os linux"},
+		{"windows platform", func(ib *buildv1.ImageBuild) { ib.Spec.Platforms = []string{"windows/amd64"} }, "Kaniko builds Linux images"},
+		{"uname spelling", func(ib *buildv1.ImageBuild) { ib.Spec.Platforms = []string{"linux/aarch64"} }, "such as linux/amd64, linux/arm64"},
+		{"platform twice", func(ib *buildv1.ImageBuild) { ib.Spec.Platforms = []string{"linux/amd64", "linux/amd64"} }, "spec.platforms"},
+		{"arm64 and arm64/v8", func(ib *buildv1.ImageBuild) {
+			ib.Spec.Platforms = []string{"linux/arm64", "linux/amd64", "linux/arm64/v8"}
+		}, "names the same platform twice"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,6 +439,14 @@ func TestIntegration_InvalidManifestsRejectedByAPIServer(t *testing.T) {
 				t.Errorf("error %q is not an Invalid error mentioning %q", err, tc.expect)
 			}
 		})
+	}
+	for i, platforms := range [][]string{{"linux/amd64"}, {"linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/riscv64"}} {
+		ib := e.build(fmt.Sprintf("good-platforms-%d", i), func(ib *buildv1.ImageBuild) { ib.Spec.Platforms = platforms })
+		if err := k8s.Create(context.Background(), ib); err != nil {
+			t.Errorf("valid platforms %v rejected: %v", platforms, err)
+		} else {
+			_ = k8s.Delete(context.Background(), ib)
+		}
 	}
 	// And the valid forms pass: Docker Hub namespace/name, a registry with a port, git.
 	for i, image := range []string{"myuser/myapp", "localhost:5000/app", "registry.local:5000/team/app", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp"} {

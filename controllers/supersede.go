@@ -68,7 +68,7 @@ func (r *ImageBuildReconciler) waitForOtherPods(ctx context.Context, ib *buildv1
 	var running []string
 	for i := range pods {
 		p := &pods[i]
-		if p.Name == next || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Name == next || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || currentPlatformPod(ib, p) {
 			continue
 		}
 		if p.DeletionTimestamp == nil {
@@ -88,6 +88,20 @@ func (r *ImageBuildReconciler) waitForOtherPods(ctx context.Context, ib *buildv1
 		"waiting for build pod %s to stop before pod %s starts, so that only the current generation pushes",
 		strings.Join(running, ", "), next))
 	return ctrl.Result{RequeueAfter: otherPodsRecheck}, true, nil
+}
+
+// currentPlatformPod reports a pod that builds another platform of the current generation: the
+// platforms of a build run side by side.
+func currentPlatformPod(ib *buildv1.ImageBuild, p *corev1.Pod) bool {
+	if podGeneration(p) != ib.Generation {
+		return false
+	}
+	for _, ps := range ib.Status.Platforms {
+		if ps.PodName == p.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // stopSuperseded deletes a pod that is not the current attempt of the current generation.

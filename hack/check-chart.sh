@@ -47,4 +47,9 @@ if grep '^ClusterRole ' <<<"$scoped" | grep -qv -e ' flow-build-imagebuild-edito
 fi
 args=$("$helm" template flow-build "$chart" "${namespaced[@]}" | grep -c -e '--watch-namespace=team-a' -e '--watch-namespace=team-b')
 [[ $args == 2 ]] || fail "watchNamespaces: the manager is not started with --watch-namespace for each namespace"
+"$helm" template flow-build "$chart" "${namespaced[@]}" | grep -q -e '--read-nodes=false' ||
+  fail "watchNamespaces: the manager would read nodes, which a namespace-scoped install may not"
+if "$helm" template flow-build "$chart" | grep -q -e '--read-nodes=false'; then
+  fail "the default install does not read nodes, so it cannot place the platforms of multi-platform builds"
+fi
 log "chart: default and namespace-scoped installs render what they should"

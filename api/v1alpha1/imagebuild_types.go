@@ -118,6 +118,35 @@ type ImageBuildSpec struct {
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
+	// platforms are the platforms to build, each `os/arch` or `os/arch/variant` as Docker writes
+	// them: `linux/amd64`, `linux/arm64`, `linux/arm/v7`. Empty (the default) builds one image for
+	// the architecture of whichever node runs the build, and pushes it without an index.
+	//
+	// With platforms, every platform is built by its own Kaniko pod, all in parallel: on a node of
+	// that architecture when the cluster has a Ready one (pinned with the kubernetes.io/os and
+	// kubernetes.io/arch node selectors), otherwise under emulation on a node labelled
+	// `emulation.build.fleetflow.dev/<os>-<arch>[-<variant>]: "true"` (for example
+	// `emulation.build.fleetflow.dev/linux-arm64`), and only when the operator allows emulation
+	// (Helm value emulation.enabled). A platform that no node can build stops the build before any
+	// pod starts, with reason PlatformUnavailable. Each base image must have the platform: one that
+	// lacks it fails the build with reason PlatformMismatch before Kaniko runs (checked for bundle
+	// sources). When every platform has built, the operator checks each image's config against its
+	// platform and pushes one OCI image index under every tag; status.output.digest is the index
+	// digest. The platform images are pushed by digest only, so no tag ever names one of them
+	// alone, and no tag moves unless every platform succeeded. Kaniko runs every stage as the
+	// target platform (`FROM --platform=...` is ignored); the build args TARGETPLATFORM, TARGETOS,
+	// TARGETARCH, TARGETVARIANT and BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT are set to the
+	// target platform unless spec.buildArgs sets them. Each platform has its own layer cache,
+	// `<cache repository>/<os>-<arch>[-<variant>]`.
+	//
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.all(p, p.matches('^linux/(386|amd64|arm|arm64|loong64|mips|mipsle|mips64|mips64le|ppc64|ppc64le|riscv64|s390x)(/v[0-9]+)?$'))",message="spec.platforms entries are os/arch or os/arch/variant with os linux (Kaniko builds Linux images), such as linux/amd64, linux/arm64 or linux/arm/v7"
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, (q.endsWith('/arm64/v8') ? q.substring(0, q.size() - 3) : q) == (p.endsWith('/arm64/v8') ? p.substring(0, p.size() - 3) : p)))",message="spec.platforms names the same platform twice (linux/arm64 and linux/arm64/v8 are one platform): list it once"
+	Platforms []string `json:"platforms,omitempty"`
+
 	// ttlSecondsAfterFinished deletes the ImageBuild (and its pod) this many seconds after it succeeded
 	// or failed. Unset keeps it until deleted by hand.
 	//
@@ -295,6 +324,12 @@ const (
 	// ReasonSuperseded: on events only: a spec change replaced the generation whose pod was
 	// running, and that pod was stopped so that only the current generation pushes.
 	ReasonSuperseded = "Superseded"
+	// ReasonPlatformUnavailable: no node can build one of spec.platforms, natively or under
+	// emulation, or a node labelled for emulating it cannot run its programs.
+	ReasonPlatformUnavailable = "PlatformUnavailable"
+	// ReasonPlatformMismatch: a base image lacks one of spec.platforms, or an image built for a
+	// platform says in its config that it is for another; nothing is tagged.
+	ReasonPlatformMismatch = "PlatformMismatch"
 )
 
 // ImageBuildStatus is what the controller observed of the build of the current generation.
@@ -313,7 +348,7 @@ type ImageBuildStatus struct {
 	// conditions are Ready, Reconciling and Stalled, with reasons from one documented vocabulary:
 	// Pending, Building, Succeeded, SecretNotFound, ServiceAccountNotAllowed, InvalidSpec,
 	// ImagePullFailed, SourceFetchFailed, AuthenticationFailed, BaseImageNotFound, BuildFailed,
-	// PushFailed, Timeout, OOMKilled, PodLost.
+	// PushFailed, Timeout, OOMKilled, PodLost, PlatformUnavailable, PlatformMismatch.
 	//
 	// +optional
 	// +listType=map
@@ -323,6 +358,7 @@ type ImageBuildStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
 	// podName is the build pod of the current attempt; `kubectl logs <podName> -c kaniko` shows the build log.
+	// Builds with spec.platforms have one pod per platform, listed in status.platforms instead.
 	//
 	// +optional
 	PodName string `json:"podName,omitempty"`
@@ -343,6 +379,19 @@ type ImageBuildStatus struct {
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 
+	// platforms reports the build of each platform of spec.platforms, in the same order.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=platform
+	Platforms []PlatformStatus `json:"platforms,omitempty"`
+
+	// platformsReady counts the platforms built so far against those asked for, as "1/2"; empty for
+	// builds without spec.platforms.
+	//
+	// +optional
+	PlatformsReady string `json:"platformsReady,omitempty"`
+
 	// output describes the pushed image. Set only when a build with spec.push succeeded.
 	//
 	// +optional
@@ -354,12 +403,59 @@ type ImageBuildStatus struct {
 	Source *SourceStatus `json:"source,omitempty"`
 }
 
+// PlatformStatus is the build of one platform of spec.platforms.
+type PlatformStatus struct {
+	// platform as written in spec.platforms, `linux/arm64`.
+	Platform string `json:"platform"`
+
+	// phase is Pending (waiting for a build slot), Building, Succeeded or Failed.
+	//
+	// +optional
+	Phase BuildPhase `json:"phase,omitempty"`
+
+	// podName is the pod of the current attempt; `kubectl logs <podName> -c kaniko` shows the
+	// platform's build log.
+	//
+	// +optional
+	PodName string `json:"podName,omitempty"`
+
+	// attempts counts the pods created for this platform in this generation. It grows only when a
+	// pod is lost before it finished.
+	//
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// emulated is true when the platform is built under emulation (binfmt_misc and QEMU) on a node
+	// of another architecture, because no node of its own architecture is available. Its RUN
+	// steps take several times longer than on a native node.
+	//
+	// +optional
+	Emulated bool `json:"emulated,omitempty"`
+
+	// digest is the digest of the platform's image manifest, pushed by digest only
+	// (`<spec.image>@<digest>`); the image index lists it.
+	//
+	// +optional
+	Digest string `json:"digest,omitempty"`
+
+	// reason is why the platform waits or failed, from the vocabulary of the Ready condition.
+	//
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// message says what happened to the platform and, when it failed, what to do.
+	//
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
 // BuildOutput is the image a successful build produced.
 type BuildOutput struct {
 	// image is the repository with the primary tag, `ghcr.io/org/app:v1.2.0`.
 	Image string `json:"image"`
 
-	// digest is the manifest digest the registry holds, `sha256:<64 hex digits>`.
+	// digest is the manifest digest the registry holds, `sha256:<64 hex digits>`: for a build
+	// with spec.platforms, the digest of the OCI image index that lists every platform's image.
 	Digest string `json:"digest"`
 
 	// shortDigest is the first 12 hex digits of the digest, for `kubectl get` columns.
@@ -372,6 +468,13 @@ type BuildOutput struct {
 	//
 	// +listType=atomic
 	Tags []string `json:"tags"`
+
+	// platforms are the platforms the image index holds, in spec.platforms order; empty for a
+	// single image built without spec.platforms.
+	//
+	// +optional
+	// +listType=atomic
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // SourceStatus records what was actually built.
@@ -398,6 +501,7 @@ type SourceStatus struct {
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
 // +kubebuilder:printcolumn:name="Tag",type=string,JSONPath=`.spec.tags[0]`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Platforms",type=string,JSONPath=`.status.platformsReady`
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.output.shortDigest`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

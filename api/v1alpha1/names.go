@@ -30,7 +30,18 @@ const (
 	LabelGeneration = "build.fleetflow.dev/generation"
 	// LabelAttempt holds the attempt number (1, 2, ...) of the pod within its generation.
 	LabelAttempt = "build.fleetflow.dev/attempt"
+	// LabelPlatform holds, on the pods of a build with spec.platforms, the platform the pod builds
+	// in label form: `linux-arm64` for linux/arm64, `linux-arm-v7` for linux/arm/v7.
+	LabelPlatform = "build.fleetflow.dev/platform"
 )
+
+// EmulationLabelPrefix starts the node labels that say a node can run the programs of another
+// platform under emulation (binfmt_misc handlers, usually QEMU, registered with the F flag):
+// `emulation.build.fleetflow.dev/linux-arm64: "true"`. One label per platform, because a label
+// value can hold neither commas nor slashes. The operator builds a platform under emulation only
+// on nodes so labelled, only when no Ready node of that architecture exists, and only when
+// emulation is enabled (Helm value emulation.enabled).
+const EmulationLabelPrefix = "emulation.build.fleetflow.dev/"
 
 // AnnotationEphemeralSecret marks, with the value "true", a push Secret that `flow build` created
 // for one build from the user's local credentials and made that build its controller. Such a
@@ -58,3 +69,9 @@ const AnnotationAllowImageBuilds = "build.fleetflow.dev/allow-image-builds"
 // ImageBuildSpec.Tags repeats it literally, since markers cannot name a constant; a test keeps the
 // generated CRD and this constant equal.
 const TagPattern = `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`
+
+// PlatformPattern is the grammar of one platform in spec.platforms: Linux (Kaniko builds nothing
+// else), one of Go's Linux architectures, and an optional variant v<N>. The validation rule on
+// ImageBuildSpec.Platforms repeats it literally; a test keeps the generated CRD and this constant
+// equal.
+const PlatformPattern = `^linux/(386|amd64|arm|arm64|loong64|mips|mipsle|mips64|mips64le|ppc64|ppc64le|riscv64|s390x)(/v[0-9]+)?$`

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -30,6 +31,11 @@ func TestTagPatternMatchesCRD(t *testing.T) {
 											Pattern string `json:"pattern"`
 										} `json:"items"`
 									} `json:"tags"`
+									Platforms struct {
+										Validations []struct {
+											Rule string `json:"rule"`
+										} `json:"x-kubernetes-validations"`
+									} `json:"platforms"`
 								} `json:"properties"`
 							} `json:"spec"`
 						} `json:"properties"`
@@ -49,6 +55,13 @@ func TestTagPatternMatchesCRD(t *testing.T) {
 		found = true
 		if got := v.Schema.OpenAPIV3Schema.Properties.Spec.Properties.Tags.Items.Pattern; got != TagPattern {
 			t.Errorf("the CRD's spec.tags pattern is %q, TagPattern is %q", got, TagPattern)
+		}
+		platformRule := false
+		for _, r := range v.Schema.OpenAPIV3Schema.Properties.Spec.Properties.Platforms.Validations {
+			platformRule = platformRule || strings.Contains(r.Rule, "p.matches('"+PlatformPattern+"')")
+		}
+		if !platformRule {
+			t.Errorf("no validation rule of the CRD's spec.platforms matches PlatformPattern %q", PlatformPattern)
 		}
 	}
 	if !found {

@@ -1,6 +1,7 @@
 // Command manager runs the flow-build controllers. The same binary, with `fetch-source` as its first
-// argument, is the init container that unpacks a source bundle into a build pod's workspace, so one
-// image serves both and the two can never drift apart in version.
+// argument, is the init container that unpacks a source bundle into a build pod's workspace, and
+// with `push-image`, the container that pushes a platform's image by digest, so one image serves
+// all three and they can never drift apart in version.
 package main
 
 import (
@@ -9,11 +10,17 @@ import (
 
 	"github.com/fleetflow/flow-build/internal/fetchsource"
 	"github.com/fleetflow/flow-build/internal/manager"
+	"github.com/fleetflow/flow-build/internal/pushimage"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "fetch-source" {
-		os.Exit(fetchsource.Main(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "fetch-source":
+			os.Exit(fetchsource.Main(os.Args[2:]))
+		case "push-image":
+			os.Exit(pushimage.Main(os.Args[2:]))
+		}
 	}
 	if err := manager.Run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

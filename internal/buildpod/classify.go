@@ -189,6 +189,9 @@ func classifyBuild(f facts, e string, lines []string, exitCode int32) classifica
 	}
 
 	step := lastStep(lines)
+	if c, ok := foreignBinary(f, e); ok {
+		return c
+	}
 	if rest, ok := afterFold(e, "failed to execute command: "); ok {
 		outcome, hint := "failed with "+clip(rest, 200), "fix the command"
 		if m := exitStatus.FindString(rest); m != "" {
@@ -216,6 +219,35 @@ func classifyBuild(f facts, e string, lines []string, exitCode int32) classifica
 	}
 	return classification{reason: v1alpha1.ReasonBuildFailed,
 		message: fmt.Sprintf("building %s failed%s (%s): %s; see %s", f.image(), stepText(step), exitCodeText(exitCode), quoted, f.logs())}
+}
+
+// foreignBinary recognises a RUN step whose program the node cannot execute: under emulation, a
+// node without a working binfmt_misc handler for the platform; natively, a program built for
+// another architecture.
+func foreignBinary(f facts, e string) (classification, bool) {
+	execFormat := strings.Contains(e, "exec format error")
+	noInterpreter := strings.Contains(e, "fork/exec") && strings.Contains(e, "no such file or directory")
+	node := "its node"
+	if f.node != "" {
+		node = "node " + f.node
+	}
+	platform := orDefault(f.platform, "the platform")
+	switch {
+	case f.emulated && execFormat:
+		return classification{reason: v1alpha1.ReasonPlatformUnavailable,
+			message: fmt.Sprintf("%s is labelled %s%s=true but cannot run %s programs: it has no binfmt_misc handler for them (exec format error) while building %s. "+
+				"Register one on that node with the F flag (Debian's qemu-user-static, or tonistiigi/binfmt), or remove the label so that the build fails early",
+				node, v1alpha1.EmulationLabelPrefix, strings.ReplaceAll(platform, "/", "-"), platform, f.image())}, true
+	case f.emulated && noInterpreter:
+		return classification{reason: v1alpha1.ReasonPlatformUnavailable,
+			message: fmt.Sprintf("%s cannot run %s programs inside a build (fork/exec: no such file or directory) while building %s: its binfmt_misc handler was registered without the F flag, "+
+				"so the emulator is looked up inside the image; register it again with flags F and P (qemu-user-static's own registration has them)", node, platform, f.image())}, true
+	case execFormat:
+		return classification{reason: v1alpha1.ReasonBuildFailed,
+			message: fmt.Sprintf("a RUN step of %s started a program built for another architecture (exec format error): check that the base images and every binary the Dockerfile copies in are built for %s",
+				f.image(), platform)}, true
+	}
+	return classification{}, false
 }
 
 var (

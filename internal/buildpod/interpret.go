@@ -83,13 +83,32 @@ func interpret(pod *corev1.Pod, kanikoLog string) Result {
 	}
 	f := factsOf(pod)
 	kaniko := containerStatus(pod.Status.ContainerStatuses, KanikoContainer)
+	if kaniko == nil {
+		// In the pods of a platform pushed by digest, Kaniko runs before the push container.
+		kaniko = containerStatus(pod.Status.InitContainerStatuses, KanikoContainer)
+	}
 	fetch := containerStatus(pod.Status.InitContainerStatuses, FetchContainer)
-	var kt *corev1.ContainerStateTerminated
+	push := containerStatus(pod.Status.ContainerStatuses, PushContainer)
+	var kt, pt *corev1.ContainerStateTerminated
 	if kaniko != nil {
 		kt = kaniko.State.Terminated
 	}
+	if push != nil {
+		pt = push.State.Terminated
+	}
+	// last is how the container that ran last ended: for lost pods, a kill there is the node's doing.
+	last := kt
 
-	if kt != nil && kt.ExitCode == 0 {
+	if kt != nil && kt.ExitCode == 0 && f.byDigest {
+		last = pt
+		switch {
+		case pt != nil && pt.ExitCode == 0:
+			return pushedByDigest(f, kt, pt)
+		case pt != nil && !killedFromOutside(pt):
+			return pushFailed(f, pt)
+		}
+		// Still pushing, or stopped from outside: the checks below tell which.
+	} else if kt != nil && kt.ExitCode == 0 {
 		if d := strings.TrimSpace(kt.Message); ValidDigest(d) {
 			verb := "pushed"
 			if f.noPush {
@@ -115,7 +134,7 @@ func interpret(pod *corev1.Pod, kanikoLog string) Result {
 			"the build of %s used more disk than allowed and its pod was evicted (%s); raise spec.resources.limits.ephemeral-storage (now %s) or make the image smaller",
 			f.image(), clip(strings.TrimSpace(pod.Status.Message), 200), orNone(f.ephemeralLimit)))
 	}
-	if why, ok := lostWhy(pod, kt, fetch); ok {
+	if why, ok := lostWhy(pod, last, fetch); ok {
 		return lost(why)
 	}
 
@@ -123,7 +142,7 @@ func interpret(pod *corev1.Pod, kanikoLog string) Result {
 		return fetchFailed(f, fetch.State.Terminated)
 	}
 
-	if kt != nil {
+	if kt != nil && kt.ExitCode != 0 {
 		if kt.Reason == "OOMKilled" {
 			return failed(v1alpha1.ReasonOOMKilled, fmt.Sprintf(
 				"Kaniko ran out of memory building %s (memory limit %s) and was killed; raise spec.resources.limits.memory: Kaniko unpacks base images and snapshots the filesystem in memory, large images need several GiB",
@@ -144,7 +163,63 @@ func interpret(pod *corev1.Pod, kanikoLog string) Result {
 		// Ended without Kaniko ever finishing: something outside the build stopped it.
 		return lost(fmt.Sprintf("build pod %s ended (phase %s%s) before Kaniko finished", pod.Name, pod.Status.Phase, reasonSuffix(pod.Status.Reason, pod.Status.Message)))
 	}
-	return progress(pod, f, kaniko, fetch)
+	return progress(pod, f, kaniko, fetch, push)
+}
+
+// killedFromOutside reports a container that did not end on its own: killed by a signal for
+// reasons other than its memory limit, or lost with its node.
+func killedFromOutside(t *corev1.ContainerStateTerminated) bool {
+	return t.Reason == "ContainerStatusUnknown" || t.Reason != "OOMKilled" && (t.ExitCode == 137 || t.ExitCode == 143)
+}
+
+// pushedByDigest is the result of a platform's pod whose push container pushed Kaniko's image by
+// digest. Both report the digest; they must agree, or the pushed image is not the one built.
+func pushedByDigest(f facts, kt, pt *corev1.ContainerStateTerminated) Result {
+	d := strings.TrimSpace(pt.Message)
+	built := strings.TrimSpace(kt.Message)
+	switch {
+	case !ValidDigest(d):
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"the push container of %s exited 0 but reported no valid digest (its termination message is %q); check that the manager's --fetcher-image is the manager's own image, then rebuild",
+			f.image(), clip(oneLine(cleanText(pt.Message)), 100)))
+	case ValidDigest(built) && built != d:
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"Kaniko built %s with digest %s but the push container pushed %s; rebuild, and report this if it happens again",
+			f.image(), built, d))
+	}
+	return Result{Done: true, Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonSucceeded,
+		Message: finalMessage(fmt.Sprintf("pushed %s by digest: %s@%s", f.image(), f.repository, d)), Digest: d}
+}
+
+// pushFailed classifies the failure of the container that pushes a platform's image by digest.
+func pushFailed(f facts, pt *corev1.ContainerStateTerminated) Result {
+	if pt.Reason == "OOMKilled" {
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"pushing %s ran out of memory (limit %s); raise spec.resources.limits.memory", f.image(), orNone(f.memoryLimit)))
+	}
+	text := cleanText(pt.Message)
+	line := lastErrorLine(splitLines(text))
+	if line == "" {
+		line = lastLine(splitLines(text))
+	}
+	if line == "" {
+		line = exitCodeText(pt.ExitCode)
+	}
+	host := hostIn(line, f.repository)
+	low := strings.ToLower(line)
+	switch {
+	case isAuth(line):
+		return failed(v1alpha1.ReasonAuthenticationFailed, fmt.Sprintf(
+			"registry %s refused the push of %s%s; %s", host, f.image(), causeText(authCause(line)), credentialFix(f, host)))
+	case strings.Contains(low, "quota") || strings.Contains(low, "toomanyrequests"):
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"registry %s refused the push of %s for a quota or rate limit: %s; free space in the registry or raise its limits, then rebuild", host, f.image(), clip(line, 300)))
+	case isNetwork(line):
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"cannot reach registry %s to push %s: %s; %s", host, f.image(), netCause(line), networkHint(line)))
+	}
+	return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+		"pushing %s by digest failed: %s; details: kubectl logs -n %s %s -c %s", f.image(), clip(line, 400), f.namespace, f.pod, PushContainer))
 }
 
 func failed(reason, message string) Result {
@@ -216,6 +291,9 @@ func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
 			"fetching %s ran out of memory (limit %s); raise spec.resources.limits.memory", bundle, orNone(f.memoryLimit)))
 	}
 	text := cleanText(t.Message)
+	if t.ExitCode == ExitPlatformMismatch && strings.HasPrefix(strings.TrimSpace(text), "base image ") {
+		return failed(v1alpha1.ReasonPlatformMismatch, clip(strings.TrimSpace(text), 800))
+	}
 	line := lastErrorLine(splitLines(text))
 	if line == "" {
 		line = lastLine(splitLines(text))
@@ -277,8 +355,8 @@ func pullStuck(pod *corev1.Pod, s *corev1.ContainerStatus) *PullStuck {
 	}
 	var what, setting string
 	switch s.Name {
-	case FetchContainer:
-		what, setting = "the fetch-source image", "the manager's own image (Helm values image.repository and image.tag; manager flag --fetcher-image)"
+	case FetchContainer, PushContainer:
+		what, setting = "the manager's own image (fetch-source, push-image)", "the manager's own image (Helm values image.repository and image.tag; manager flag --fetcher-image)"
 	default:
 		what, setting = "the Kaniko executor image", "the manager's --executor-image (Helm value executor.image)"
 	}
@@ -294,12 +372,12 @@ func pullStuck(pod *corev1.Pod, s *corev1.ContainerStatus) *PullStuck {
 	}
 }
 
-func progress(pod *corev1.Pod, f facts, kaniko, fetch *corev1.ContainerStatus) Result {
+func progress(pod *corev1.Pod, f facts, kaniko, fetch, push *corev1.ContainerStatus) Result {
 	if pod.Status.Phase == corev1.PodUnknown {
 		return building(fmt.Sprintf("the node of build pod %s does not report its state%s; the build continues when it comes back or fails at spec.timeout",
 			pod.Name, reasonSuffix(pod.Status.Reason, pod.Status.Message)))
 	}
-	for _, s := range []*corev1.ContainerStatus{fetch, kaniko} {
+	for _, s := range []*corev1.ContainerStatus{fetch, kaniko, push} {
 		if s == nil || s.State.Waiting == nil {
 			continue
 		}
@@ -321,6 +399,9 @@ func progress(pod *corev1.Pod, f facts, kaniko, fetch *corev1.ContainerStatus) R
 	if fetch != nil && fetch.State.Running != nil {
 		return building(fmt.Sprintf("fetching source bundle %s", f.bundle))
 	}
+	if push != nil && push.State.Running != nil {
+		return building(fmt.Sprintf("pushing %s by digest", f.image()))
+	}
 	return building("")
 }
 
@@ -341,6 +422,13 @@ type facts struct {
 	timeout        time.Duration
 	contextIsGit   bool
 	contextSubPath string
+	// Platform pods (spec.platforms): the platform, whether it runs under emulation, and, when
+	// the image is pushed by digest, the repository it goes to.
+	platform   string
+	emulated   bool
+	node       string
+	byDigest   bool
+	repository string
 }
 
 func factsOf(pod *corev1.Pod) facts {
@@ -356,6 +444,23 @@ func factsOf(pod *corev1.Pod) facts {
 			f.secret = v.Secret.SecretName
 		}
 	}
+	f.node = pod.Spec.NodeName
+	for k := range pod.Spec.NodeSelector {
+		if strings.HasPrefix(k, v1alpha1.EmulationLabelPrefix) {
+			f.emulated = true
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != PushContainer {
+			continue
+		}
+		f.byDigest = true
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--repository="); ok {
+				f.repository = v
+			}
+		}
+	}
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name == FetchContainer {
 			for _, a := range c.Args {
@@ -365,7 +470,7 @@ func factsOf(pod *corev1.Pod) facts {
 			}
 		}
 	}
-	for _, c := range pod.Spec.Containers {
+	for _, c := range append(pod.Spec.Containers, pod.Spec.InitContainers...) {
 		if c.Name != KanikoContainer {
 			continue
 		}
@@ -392,6 +497,8 @@ func factsOf(pod *corev1.Pod) facts {
 				f.dockerfile = strings.TrimPrefix(value, WorkspaceDir+"/")
 			case "--target":
 				f.target = value
+			case "--custom-platform":
+				f.platform = value
 			case "--context-sub-path":
 				f.contextSubPath = value
 			case "--git":
@@ -411,12 +518,20 @@ func factsOf(pod *corev1.Pod) facts {
 	return f
 }
 
-// image names the primary destination, for messages.
+// image names the primary destination (or the repository of an image pushed by digest) and the
+// platform it is built for, for messages.
 func (f facts) image() string {
-	if len(f.destinations) == 0 {
-		return "the image"
+	name := "the image"
+	switch {
+	case len(f.destinations) > 0:
+		name = f.destinations[0]
+	case f.repository != "":
+		name = f.repository
 	}
-	return f.destinations[0]
+	if f.platform != "" {
+		name += " for " + f.platform
+	}
+	return name
 }
 
 func (f facts) logs() string {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/kubename"
+	"github.com/fleetflow/flow-build/internal/platform"
 )
 
 const (
@@ -42,9 +43,15 @@ const (
 	KanikoContainer = "kaniko"
 	// FetchContainer is the name of the init container that unpacks a source bundle.
 	FetchContainer = "fetch-source"
+	// PushContainer is the name of the container that pushes a platform's image by digest, after
+	// Kaniko (an init container in those pods) has built it into OutputDir.
+	PushContainer = "push"
 
 	// WorkspaceDir is where the source bundle is unpacked and what Kaniko builds from.
 	WorkspaceDir = "/workspace"
+	// OutputDir is where Kaniko leaves a platform's image as an OCI layout for the push container.
+	// It is a volume of its own: Kaniko leaves mounted directories out of the image it builds.
+	OutputDir = "/output"
 	// DockerConfigDir is where the push Secret's config.json is mounted; DOCKER_CONFIG points here
 	// in both containers, so one Secret serves the bundle pull, base image pulls and the push.
 	DockerConfigDir = "/kaniko/.docker"
@@ -54,10 +61,15 @@ const (
 	TerminationLogPath = corev1.TerminationMessagePathDefault
 
 	workspaceVolume    = "workspace"
+	outputVolume       = "output"
 	dockerConfigVolume = "docker-config"
 
 	// defaultContainerAnnotation makes `kubectl logs <pod>` show the build log without -c.
 	defaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
+
+	// ExitPlatformMismatch is the exit code of the fetch-source container when a base image is
+	// not published for the platform being built.
+	ExitPlatformMismatch = 3
 
 	// fetcherUID is the conventional "nonroot" user of distroless images, which the manager
 	// image is built on.
@@ -94,12 +106,51 @@ func PodName(ib *v1alpha1.ImageBuild, attempt int32) string {
 	return kubename.DNSLabel(ib.Name, fmt.Sprintf("-g%d-%d", ib.Generation, attempt))
 }
 
+// PlatformPodName is the deterministic name of the pod building platform p of generation
+// ib.Generation of ib, attempt attempt: "<name>-g<generation>-<os>-<arch>[-<variant>]-<attempt>",
+// cut and hashed like PodName.
+func PlatformPodName(ib *v1alpha1.ImageBuild, p platform.Platform, attempt int32) string {
+	return kubename.DNSLabel(ib.Name, fmt.Sprintf("-g%d-%s-%d", ib.Generation, p.Slug(), attempt))
+}
+
+// Placement is where the pod of one platform of a build with spec.platforms runs.
+type Placement struct {
+	Platform platform.Platform
+	// Emulated places the pod on nodes labelled for emulating the platform (Platform.EmulationLabel)
+	// instead of nodes of its own architecture.
+	Emulated bool
+}
+
+// nodeSelector pins the pod: to nodes of the platform's OS and architecture, or to nodes of its
+// OS labelled for emulating it.
+func (pl Placement) nodeSelector() map[string]string {
+	if pl.Emulated {
+		return map[string]string{"kubernetes.io/os": pl.Platform.OS, pl.Platform.EmulationLabel(): "true"}
+	}
+	return pl.Platform.NodeSelector()
+}
+
 var tagPattern = regexp.MustCompile(v1alpha1.TagPattern)
 
-// Build returns the pod that builds generation ib.Generation of ib, attempt attempt. The error
+// Build returns the pod that builds generation ib.Generation of ib, attempt attempt, for a build
+// without spec.platforms: Kaniko builds for the node it lands on and pushes every tag. The error
 // names the spec field that makes the build impossible and how to fix it; the API validation
 // rejects most of these earlier, so hitting one here means the object bypassed it.
 func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, error) {
+	return build(ib, nil, attempt, opts)
+}
+
+// BuildPlatform returns the pod that builds one platform of a build with spec.platforms. It runs
+// on the nodes pl names, tells Kaniko the platform (--custom-platform), keeps a layer cache per
+// platform and, with spec.push, pushes the image by digest only: Kaniko (an init container)
+// writes it to an OCI layout and the push container pushes it as <image>@<digest>, so that no
+// tag names a platform's image alone. The fetch-source container first checks that the base
+// images have the platform.
+func BuildPlatform(ib *v1alpha1.ImageBuild, pl Placement, attempt int32, opts Options) (*corev1.Pod, error) {
+	return build(ib, &pl, attempt, opts)
+}
+
+func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) (*corev1.Pod, error) {
 	if attempt < 1 {
 		return nil, fmt.Errorf("build pod attempt %d is invalid: attempts count from 1", attempt)
 	}
@@ -129,12 +180,17 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 		return nil, err
 	}
 
+	name, labels := PodName(ib, attempt), podLabels(ib, attempt)
+	if pl != nil {
+		name = PlatformPodName(ib, pl.Platform, attempt)
+		labels[v1alpha1.LabelPlatform] = pl.Platform.Slug()
+	}
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      PodName(ib, attempt),
+			Name:      name,
 			Namespace: ib.Namespace,
-			Labels:    podLabels(ib, attempt),
+			Labels:    labels,
 			Annotations: map[string]string{
 				defaultContainerAnnotation: KanikoContainer,
 			},
@@ -153,6 +209,17 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 		},
+	}
+	if pl != nil {
+		pod.Spec.NodeSelector = pl.nodeSelector()
+		if !pl.Emulated {
+			// Clouds taint the nodes of a second architecture so that images built for only one
+			// do not land there (GKE: kubernetes.io/arch=arm64:NoSchedule); a build for that
+			// architecture belongs there.
+			pod.Spec.Tolerations = []corev1.Toleration{{
+				Key: "kubernetes.io/arch", Operator: corev1.TolerationOpEqual, Value: pl.Platform.Arch, Effect: corev1.TaintEffectNoSchedule,
+			}}
+		}
 	}
 	if spec.ServiceAccountName != "" {
 		// Cloud workload identity (IRSA, GKE Workload Identity) reaches Kaniko's built-in ECR and
@@ -202,11 +269,23 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 			return nil, fmt.Errorf("the manager has no fetcher image, which bundle sources need: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
 		}
 		workspace := corev1.VolumeMount{Name: workspaceVolume, MountPath: WorkspaceDir}
+		fetchArgs := []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir}
+		if pl != nil {
+			// Kaniko builds a base image that lacks the platform as if it had it, and says nothing:
+			// the platform is checked here, before the build, while the Dockerfile is at hand.
+			fetchArgs = append(fetchArgs, "--check-platform="+pl.Platform.String(), "--dockerfile="+dockerfile(spec))
+			if spec.Target != "" {
+				fetchArgs = append(fetchArgs, "--target="+spec.Target)
+			}
+			for _, a := range buildArgs(spec, pl) {
+				fetchArgs = append(fetchArgs, "--build-arg="+a.Name+"="+a.Value)
+			}
+		}
 		fetch := corev1.Container{
 			Name:            FetchContainer,
 			Image:           opts.FetcherImage,
 			ImagePullPolicy: opts.PullPolicy,
-			Args:            []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir},
+			Args:            fetchArgs,
 			// The same requests as Kaniko: a pod's effective request is the larger of its init
 			// and regular containers, so this costs nothing, and it satisfies a ResourceQuota
 			// or LimitRange that demands resources on every container.
@@ -214,15 +293,7 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 			VolumeMounts:             append([]corev1.VolumeMount{workspace}, configMounts...),
 			TerminationMessagePath:   TerminationLogPath,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-			SecurityContext: &corev1.SecurityContext{
-				RunAsUser:                ptr.To[int64](fetcherUID),
-				RunAsGroup:               ptr.To[int64](fetcherUID),
-				RunAsNonRoot:             ptr.To(true),
-				ReadOnlyRootFilesystem:   ptr.To(true),
-				AllowPrivilegeEscalation: ptr.To(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
+			SecurityContext:          helperSecurityContext(),
 		}
 		if spec.PushSecretRef != nil {
 			fetch.Env = []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}}
@@ -248,35 +319,115 @@ func Build(ib *v1alpha1.ImageBuild, attempt int32, opts Options) (*corev1.Pod, e
 		contextArgs = gitArgs
 		contextArgs = append(contextArgs, "--dockerfile="+dockerfile(spec))
 	}
-	kaniko.Args = kanikoArgs(spec, contextArgs, opts)
+	kaniko.Args = kanikoArgs(spec, pl, contextArgs, opts)
 	pod.Spec.Containers = []corev1.Container{kaniko}
+	if pl != nil && spec.Push {
+		if opts.FetcherImage == "" {
+			return nil, fmt.Errorf("the manager has no fetcher image, which multi-platform builds need to push by digest: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
+		}
+		// Kaniko can only push to tags; it leaves the image in a layout instead, and the push
+		// container, which runs once Kaniko has finished, pushes it by digest.
+		output := corev1.VolumeMount{Name: outputVolume, MountPath: OutputDir}
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name: outputVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+		})
+		kaniko.VolumeMounts = append(kaniko.VolumeMounts, output)
+		push := corev1.Container{
+			Name:                     PushContainer,
+			Image:                    opts.FetcherImage,
+			ImagePullPolicy:          opts.PullPolicy,
+			Args:                     []string{"push-image", "--layout=" + OutputDir, "--repository=" + spec.Image},
+			Resources:                resources,
+			VolumeMounts:             append([]corev1.VolumeMount{{Name: outputVolume, MountPath: OutputDir, ReadOnly: true}}, configMounts...),
+			TerminationMessagePath:   TerminationLogPath,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          helperSecurityContext(),
+		}
+		if spec.PushSecretRef != nil {
+			push.Env = []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}}
+		}
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, kaniko)
+		pod.Spec.Containers = []corev1.Container{push}
+	}
 	return pod, nil
 }
 
+// helperSecurityContext is the fetch and push containers': the manager's own program, as the
+// non-root user, with nothing it does not need.
+func helperSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsUser:                ptr.To[int64](fetcherUID),
+		RunAsGroup:               ptr.To[int64](fetcherUID),
+		RunAsNonRoot:             ptr.To(true),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// buildArgs are the spec's build args sorted by name, plus, for a platform pod, the platform
+// args buildx defines (TARGETARCH ...) that the spec does not set itself.
+func buildArgs(spec *v1alpha1.ImageBuildSpec, pl *Placement) []v1alpha1.BuildArg {
+	args := append([]v1alpha1.BuildArg(nil), spec.BuildArgs...)
+	if pl != nil {
+		set := map[string]bool{}
+		for _, a := range args {
+			set[a.Name] = true
+		}
+		for name, value := range pl.Platform.BuildArgs() {
+			if !set[name] {
+				args = append(args, v1alpha1.BuildArg{Name: name, Value: value})
+			}
+		}
+	}
+	sort.SliceStable(args, func(i, j int) bool { return args[i].Name < args[j].Name })
+	return args
+}
+
+// CacheRepository is the layer cache of a build: spec.cache.repository, else <image>/cache; for
+// a platform of a build with spec.platforms, a repository of its own below it
+// (<cache>/linux-arm64). Kaniko's cache keys do not always tell platforms apart (a RUN on top of
+// FROM scratch has the same key on every platform), so platforms never share one.
+func CacheRepository(spec *v1alpha1.ImageBuildSpec, p *platform.Platform) string {
+	repo := spec.Image + "/cache"
+	if spec.Cache != nil && spec.Cache.Repository != "" {
+		repo = spec.Cache.Repository
+	}
+	if p != nil {
+		repo += "/" + p.Slug()
+	}
+	return repo
+}
+
 // kanikoArgs lists the executor flags in a fixed order, so that equal specs give equal pods.
-func kanikoArgs(spec *v1alpha1.ImageBuildSpec, contextArgs []string, opts Options) []string {
+func kanikoArgs(spec *v1alpha1.ImageBuildSpec, pl *Placement, contextArgs []string, opts Options) []string {
 	args := append([]string(nil), contextArgs...)
-	for _, tag := range spec.Tags {
-		args = append(args, "--destination="+spec.Image+":"+tag)
+	byDigest := pl != nil && spec.Push
+	if !byDigest {
+		for _, tag := range spec.Tags {
+			args = append(args, "--destination="+spec.Image+":"+tag)
+		}
 	}
 	// Kaniko writes the digest before it pushes; Interpret trusts it only on exit code 0.
 	args = append(args, "--digest-file="+TerminationLogPath)
+	if pl != nil {
+		args = append(args, "--custom-platform="+pl.Platform.Kaniko())
+	}
 	if spec.Target != "" {
 		args = append(args, "--target="+spec.Target)
 	}
-	buildArgs := append([]v1alpha1.BuildArg(nil), spec.BuildArgs...)
-	sort.SliceStable(buildArgs, func(i, j int) bool { return buildArgs[i].Name < buildArgs[j].Name })
-	for _, a := range buildArgs {
+	for _, a := range buildArgs(spec, pl) {
 		args = append(args, "--build-arg="+a.Name+"="+a.Value)
 	}
 	// The cache lives in a registry and needs push access to it, which a build that does not
 	// push is not expected to have; the API refuses a cache repository without push.
 	if spec.Push && (spec.Cache == nil || !spec.Cache.Disabled) {
-		repo := spec.Image + "/cache"
-		if spec.Cache != nil && spec.Cache.Repository != "" {
-			repo = spec.Cache.Repository
+		var p *platform.Platform
+		if pl != nil {
+			p = &pl.Platform
 		}
-		args = append(args, "--cache=true", "--cache-repo="+repo)
+		args = append(args, "--cache=true", "--cache-repo="+CacheRepository(spec, p))
 	}
 	args = append(args,
 		// redo compares file metadata instead of hashing every file: much faster on large
@@ -288,8 +439,11 @@ func kanikoArgs(spec *v1alpha1.ImageBuildSpec, contextArgs []string, opts Option
 		"--push-retry="+strconv.Itoa(max(opts.PushRetry, 0)),
 		"--image-download-retry="+strconv.Itoa(max(opts.ImageDownloadRetry, 0)),
 	)
-	if !spec.Push {
+	if !spec.Push || byDigest {
 		args = append(args, "--no-push")
+	}
+	if byDigest {
+		args = append(args, "--oci-layout-path="+OutputDir)
 	}
 	return args
 }
@@ -393,6 +547,9 @@ func validate(spec *v1alpha1.ImageBuildSpec) error {
 		if a.Name == "" || strings.ContainsAny(a.Name, "= \t\n") {
 			return fmt.Errorf("spec.buildArgs has the invalid name %q: use letters, digits and '_', as in an ARG instruction", a.Name)
 		}
+	}
+	if _, err := platform.ParseList(spec.Platforms); err != nil {
+		return fmt.Errorf("spec.platforms: %w", err)
 	}
 	if spec.Cache != nil && spec.Cache.Repository != "" && strings.ContainsAny(spec.Cache.Repository, "@ \t\n") {
 		return fmt.Errorf("spec.cache.repository %q must be a repository without tag or digest, such as ghcr.io/org/app/cache", spec.Cache.Repository)

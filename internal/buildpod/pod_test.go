@@ -465,7 +465,7 @@ func TestGoldenFilesAreCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := regexp.MustCompile(`^(bundle-full|git-subpath|push-false|cache-disabled)\.yaml$`)
+	valid := regexp.MustCompile(`^(bundle-full|git-subpath|push-false|cache-disabled|platform-native-arm64|platform-emulated-arm-v7-no-push|platform-git-no-cache)\.yaml$`)
 	for _, f := range files {
 		if !valid.MatchString(filepath.Base(f)) {
 			t.Errorf("stale golden file %s", f)

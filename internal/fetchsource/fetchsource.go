@@ -1,14 +1,19 @@
 // Package fetchsource is the build pod's init container: it pulls a source bundle by digest and
-// unpacks it into the workspace Kaniko builds from. The manager binary runs it when its first
+// unpacks it into the workspace Kaniko builds from. In the pods of a multi-platform build it then
+// checks that the Dockerfile's base images are published for the pod's platform. The manager binary runs it when its first
 // argument is `fetch-source`, so that one image serves both and the two never drift apart.
 package fetchsource
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,7 +21,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/fleetflow/flow-build/internal/baseimage"
+	"github.com/fleetflow/flow-build/internal/buildpod"
 	"github.com/fleetflow/flow-build/internal/bundle"
+	"github.com/fleetflow/flow-build/internal/dockerfile"
+	"github.com/fleetflow/flow-build/internal/platform"
 )
 
 // Main runs fetch-source with its command-line arguments and returns the process exit code. A
@@ -27,8 +36,28 @@ func Main(args []string) int {
 	image := fs.String("image", "", "source bundle, by digest (repository@sha256:...)")
 	dest := fs.String("dest", "/workspace", "directory to unpack the build context into")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	platformFlag := fs.String("check-platform", "", "after unpacking, check that the Dockerfile's base images are published for this platform (os/arch[/variant])")
+	dockerfilePath := fs.String("dockerfile", "Dockerfile", "the Dockerfile, relative to the build context (with --check-platform)")
+	target := fs.String("target", "", "the Dockerfile stage built (with --check-platform); empty: the last one")
+	buildArgs := map[string]string{}
+	fs.Func("build-arg", "NAME=VALUE build arg the FROM lines may use (with --check-platform; repeatable)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want NAME=VALUE, got %q", v)
+		}
+		buildArgs[name] = value
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var plat platform.Platform
+	if *platformFlag != "" {
+		var err error
+		if plat, err = platform.Parse(*platformFlag); err != nil {
+			fmt.Fprintln(os.Stderr, "fetch-source: --check-platform:", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -40,11 +69,62 @@ func Main(args []string) int {
 	// exactly as Kaniko does, so one Secret serves both containers.
 	err := bundle.Fetch(ctx, *image, *dest, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
 	if err != nil {
-		msg := err.Error() // names the bundle already
-		fmt.Fprintln(os.Stderr, msg)
-		_ = os.WriteFile(corev1.TerminationMessagePathDefault, []byte(msg), 0o644)
-		return 1
+		return fail(err.Error(), 1) // names the bundle already
 	}
 	fmt.Printf("fetched source bundle %s into %s in %s\n", *image, *dest, time.Since(start).Round(time.Millisecond))
+	if *platformFlag == "" {
+		return 0
+	}
+	err = checkPlatform(ctx, os.Stdout, filepath.Join(*dest, filepath.FromSlash(*dockerfilePath)), *target, buildArgs, plat,
+		remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	var mismatch *baseimage.MismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		return fail(mismatch.Error(), buildpod.ExitPlatformMismatch)
+	case err != nil:
+		return fail(fmt.Sprintf("checking the base images for %s: %v", plat, err), 1)
+	}
 	return 0
+}
+
+// checkPlatform checks that the base images of the Dockerfile at path, for target, are published
+// for plat. Only a *baseimage.MismatchError, or a context that ended, is an error: what it cannot
+// read (the Dockerfile, an image) is left to Kaniko, which reports it in the build's own terms.
+func checkPlatform(ctx context.Context, out io.Writer, path, target string, buildArgs map[string]string, plat platform.Platform, opts ...remote.Option) error {
+	start := time.Now()
+	images, err := baseImages(path, target, buildArgs)
+	if err != nil {
+		_, _ = fmt.Fprintf(out, "base images not checked for %s: %v\n", plat, err)
+		return nil
+	}
+	unchecked, err := baseimage.Check(ctx, images, plat, opts...)
+	if err != nil {
+		return err
+	}
+	for _, u := range unchecked {
+		_, _ = fmt.Fprintf(out, "base image not checked for %s: %s\n", plat, u)
+	}
+	_, _ = fmt.Fprintf(out, "base images %v checked for %s in %s\n", images, plat, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// fail reports msg on stderr and as the container's termination message, which the controller
+// turns into the build's failure message, and returns code.
+func fail(msg string, code int) int {
+	fmt.Fprintln(os.Stderr, msg)
+	_ = os.WriteFile(corev1.TerminationMessagePathDefault, []byte(msg), 0o644)
+	return code
+}
+
+// baseImages reads the images the Dockerfile at path starts from, for target.
+func baseImages(path, target string, buildArgs map[string]string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := dockerfile.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return d.BaseImages(target, buildArgs)
 }

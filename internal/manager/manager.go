@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/controllers"
 	"github.com/fleetflow/flow-build/internal/buildpod"
+	"github.com/fleetflow/flow-build/internal/platform"
 	"github.com/fleetflow/flow-build/internal/scheme"
 )
 
@@ -49,6 +51,16 @@ type Options struct {
 	Burst                   int
 	// Namespaces restricts the manager to these namespaces; empty watches the whole cluster.
 	Namespaces []string
+	// Emulation lets multi-platform builds use nodes labelled for emulating a platform.
+	Emulation bool
+	// ReadNodes lets the manager read nodes to place the platforms of multi-platform builds. A
+	// namespace-scoped install may not: platforms are then placed from NativePlatforms and the
+	// manager's own platform.
+	ReadNodes bool
+	// NativePlatforms are platforms whose nodes are provisioned on demand ("linux/arm64").
+	NativePlatforms []string
+	// RegistryTransport carries the operator's own registry traffic; nil means the default.
+	RegistryTransport http.RoundTripper
 	// SkipNameValidation lets one process run several managers, as tests that restart the manager do.
 	SkipNameValidation bool
 }
@@ -72,6 +84,15 @@ func Run(args []string) error {
 	fs.DurationVar(&o.ImagePullTimeout, "image-pull-timeout", 2*time.Minute, "how long a build pod may fail to pull the executor or fetch-source image before the build fails with ImagePullFailed")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
+	fs.BoolVar(&o.ReadNodes, "read-nodes", true, "read nodes (cluster-wide) to see which platforms the cluster can build; false for a namespace-scoped install, which then builds the manager's own platform and the --native-platform ones only")
+	fs.BoolVar(&o.Emulation, "emulation", false, "build a platform that no Ready node has natively on nodes labelled "+buildv1.EmulationLabelPrefix+"<os>-<arch>[-<variant>]=true (binfmt_misc emulation)")
+	fs.Func("native-platform", "a platform (os/arch[/variant]) whose nodes the cluster provisions on demand, e.g. an autoscaled arm64 pool: its builds are scheduled even when no such node exists yet (repeatable)", func(v string) error {
+		if _, err := platform.Parse(v); err != nil {
+			return err
+		}
+		o.NativePlatforms = append(o.NativePlatforms, v)
+		return nil
+	})
 	fs.Func("watch-namespace", "only reconcile ImageBuilds in this namespace (repeatable; default: all namespaces)", func(v string) error {
 		o.Namespaces = append(o.Namespaces, v)
 		return nil
@@ -109,6 +130,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.QPS > 0 {
 		cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
 	}
+	native, err := platform.ParseList(o.NativePlatforms)
+	if err != nil {
+		return nil, fmt.Errorf("--native-platform: %w", err)
+	}
 	var namespaces map[string]cache.Config
 	for _, ns := range o.Namespaces {
 		if namespaces == nil {
@@ -129,6 +154,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			DefaultNamespaces: namespaces,
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{buildv1.LabelManagedBy: buildv1.ManagedByValue})},
+				// Nodes are read to place the platforms of multi-platform builds: labels, taints
+				// and conditions. The image lists and volumes of large nodes are left out.
+				&corev1.Node{}: {Transform: slimNode},
 			},
 		},
 		Controller: config.Controller{SkipNameValidation: &o.SkipNameValidation},
@@ -161,7 +189,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		ImagePullTimeout:        o.ImagePullTimeout,
 		// The cache answers metadata reads of Secrets and ServiceAccounts from the metadata-only
 		// informers the controller's watches start; it never holds Secret data.
-		Metadata: mgr.GetCache(),
+		Metadata:          mgr.GetCache(),
+		Emulation:         o.Emulation,
+		NodeReader:        nodeReader(mgr, o.ReadNodes),
+		NativePlatforms:   native,
+		RegistryTransport: o.RegistryTransport,
 	}
 	if err := build.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the build controller: %w", err)
@@ -176,6 +208,27 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// nodeReader is where the build controller reads nodes: the manager's cache, or nothing when it
+// may not read them.
+func nodeReader(mgr ctrl.Manager, read bool) client.Reader {
+	if !read {
+		return nil
+	}
+	return mgr.GetClient()
+}
+
+// slimNode keeps of a Node what placing builds needs: metadata without managed fields, spec,
+// and the conditions.
+func slimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	n.ManagedFields = nil
+	n.Status = corev1.NodeStatus{Conditions: n.Status.Conditions, NodeInfo: corev1.NodeSystemInfo{Architecture: n.Status.NodeInfo.Architecture, OperatingSystem: n.Status.NodeInfo.OperatingSystem}}
+	return n, nil
 }
 
 // podLogs reads the tail of a build container's log, bounded so that a chatty build cannot make

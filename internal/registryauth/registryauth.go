@@ -287,3 +287,50 @@ func DockerConfigJSON(registryHost string, auth authn.Authenticator) ([]byte, er
 		Auths map[string]authEntry `json:"auths"`
 	}{Auths: map[string]authEntry{ConfigKey(registryHost): e}})
 }
+
+// dockerConfigEntry is one "auths" entry of a docker config.json as a
+// kubernetes.io/dockerconfigjson Secret holds it.
+type dockerConfigEntry struct {
+	Auth          string `json:"auth,omitempty"`
+	Username      string `json:"username,omitempty"`
+	Password      string `json:"password,omitempty"`
+	IdentityToken string `json:"identitytoken,omitempty"`
+	RegistryToken string `json:"registrytoken,omitempty"`
+}
+
+// SecretKeychain resolves credentials from the content of a kubernetes.io/dockerconfigjson
+// Secret, as Kaniko finds them in the same file: the "auths" entry of the registry host (for
+// Docker Hub, https://index.docker.io/v1/), keys written with or without a scheme. Credential
+// helpers (credsStore, credHelpers) are deliberately ignored: the operator runs no program a
+// Secret names. A registry without an entry is accessed anonymously.
+func SecretKeychain(dockerConfigJSON []byte) (authn.Keychain, error) {
+	var cfg struct {
+		Auths map[string]dockerConfigEntry `json:"auths"`
+	}
+	if err := json.Unmarshal(dockerConfigJSON, &cfg); err != nil {
+		// The decoder's message may quote the document: never return it.
+		return nil, errors.New("the docker config is not valid JSON")
+	}
+	byHost := map[string]dockerConfigEntry{}
+	for key, e := range cfg.Auths {
+		host := key
+		if u, err := url.Parse(key); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		byHost[ConfigKey(strings.TrimSuffix(host, "/"))] = e
+	}
+	return secretKeychain(byHost), nil
+}
+
+type secretKeychain map[string]dockerConfigEntry
+
+func (k secretKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	e, ok := k[ConfigKey(r.RegistryStr())]
+	if !ok {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{
+		Username: e.Username, Password: e.Password, Auth: e.Auth,
+		IdentityToken: e.IdentityToken, RegistryToken: e.RegistryToken,
+	}), nil
+}

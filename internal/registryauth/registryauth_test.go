@@ -517,3 +517,44 @@ func TestConfigKey(t *testing.T) {
 		t.Errorf("DockerHubConfigKey = %q, want the Docker CLI's key", DockerHubConfigKey)
 	}
 }
+
+func TestSecretKeychain(t *testing.T) {
+	cfg := []byte(`{"auths": {
+		"https://index.docker.io/v1/": {"auth": "` + base64.StdEncoding.EncodeToString([]byte("hubuser:hubpass")) + `"},
+		"ghcr.io": {"username": "gh", "password": "ghpass"},
+		"https://registry.local:5443/v2/": {"identitytoken": "idtok"}
+	}, "credsStore": "evil"}`)
+	kc, err := SecretKeychain(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		registry string
+		want     authn.AuthConfig
+	}{
+		{"index.docker.io", authn.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte("hubuser:hubpass"))}},
+		{"docker.io", authn.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte("hubuser:hubpass"))}},
+		{"ghcr.io", authn.AuthConfig{Username: "gh", Password: "ghpass"}},
+		{"registry.local:5443", authn.AuthConfig{IdentityToken: "idtok"}},
+		{"quay.io", authn.AuthConfig{}},
+	} {
+		reg, err := name.NewRegistry(tt.registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := kc.Resolve(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.registry, *got, tt.want)
+		}
+	}
+	if _, err := SecretKeychain([]byte(`{"auths": "hunter2"`)); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a broken config: %v (must fail without quoting it)", err)
+	}
+}

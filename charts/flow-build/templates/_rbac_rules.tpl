@@ -4,6 +4,15 @@ rules:
 - apiGroups:
   - ""
   resources:
+  - nodes
+  - serviceaccounts
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
   - pods
   verbs:
   - create
@@ -23,14 +32,6 @@ rules:
   - secrets
   verbs:
   - delete
-  - get
-  - list
-  - watch
-- apiGroups:
-  - ""
-  resources:
-  - serviceaccounts
-  verbs:
   - get
   - list
   - watch
