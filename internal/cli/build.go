@@ -21,6 +21,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
+	"github.com/fleetflow/flow-build/internal/platform"
 	"github.com/fleetflow/flow-build/internal/registryauth"
 	"github.com/fleetflow/flow-build/internal/usererr"
 	"github.com/fleetflow/flow-build/internal/version"
@@ -34,6 +35,7 @@ type buildOptions struct {
 
 	push       bool
 	tags       []string
+	platforms  []string
 	noCache    bool
 	services   []string
 	registry   string
@@ -68,12 +70,19 @@ found like the Docker CLI finds them (docker login, DOCKER_CONFIG, credential he
 DOCKER_USERNAME and DOCKER_PASSWORD.
 
 Tags: --tag beats the tag written in the service's image, which beats "latest". Repeat --tag to
-push several tags: every tag points at the same image digest.`,
+push several tags: every tag points at the same image digest.
+
+Platforms: --platform linux/amd64,linux/arm64 (or the service's platform/platforms in the config)
+builds each platform in its own Kaniko pod, in parallel, on nodes of that architecture or, where
+the cluster allows it, under emulation, and pushes one image index holding them all.`,
 		Example: `  # Build and push every service of stage prod with tag v1.2.0
   flow build --push --tag v1.2.0 prod
 
   # Several tags of the same image
   flow build --push --tag v1.2.0 --tag latest prod
+
+  # An image for amd64 and arm64 machines
+  flow build --push --platform linux/amd64,linux/arm64 prod
 
   # Only the api service
   flow build --push api prod
@@ -93,6 +102,7 @@ push several tags: every tag points at the same image digest.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.push, "push", false, "push the built images to their registries")
 	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
+	f.StringArrayVar(&o.platforms, "platform", nil, "build for these platforms, comma-separated or repeated (linux/amd64,linux/arm64): one image index with an image per platform (default: the service's platform(s) in the config, else one image for the cluster node that builds it)")
 	f.BoolVar(&o.noCache, "no-cache", false, "build without Kaniko's layer cache")
 	f.StringArrayVarP(&o.services, "service", "s", nil, "build only this service (repeatable)")
 	f.StringVar(&o.registry, "registry", "", "registry for services without an image: images become <registry>/<project>-<service>")
@@ -119,6 +129,11 @@ func (o *buildOptions) Complete(cmd *cobra.Command, args []string) {
 		o.wait = !o.noWait
 	}
 	o.stage = args[len(args)-1]
+	var platforms []string
+	for _, p := range o.platforms {
+		platforms = append(platforms, fleetconfig.SplitList(p)...)
+	}
+	o.platforms = platforms
 	o.onlyService = slices.Clone(o.services)
 	if len(args) == 2 {
 		o.onlyService = append(o.onlyService, args[0])
@@ -135,6 +150,9 @@ func (o *buildOptions) Validate() error {
 		return fmt.Errorf("--source %q: use bundle or git", o.source)
 	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
 		return fmt.Errorf("--timeout %s: use a duration between 10s and 24h", o.timeout)
+	}
+	if _, err := platform.ParseList(o.platforms); err != nil {
+		return fmt.Errorf("--platform: %w", err)
 	}
 	return nil
 }
@@ -160,7 +178,7 @@ func (o *buildOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plan, err := conf.Resolve(o.stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: o.onlyService, NoCache: o.noCache})
+	plan, err := conf.Resolve(o.stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: o.onlyService, NoCache: o.noCache, Platforms: o.platforms})
 	if err != nil {
 		return err
 	}
@@ -176,8 +194,8 @@ func (o *buildOptions) Run(ctx context.Context) error {
 		for _, a := range t.build.BuildArgs {
 			names = append(names, a.Name)
 		}
-		o.debugf("%s: image %s, Dockerfile %s, context %s, target %q, build args %v (values not shown)",
-			t.build.Service, t.push.Image(), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, names)
+		o.debugf("%s: image %s, Dockerfile %s, context %s, target %q, platforms %v, build args %v (values not shown)",
+			t.build.Service, strings.Join(t.push.Images(), ", "), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, t.build.Platforms, names)
 	}
 	out := newOutput(o, plan)
 	if len(targets) == 0 {

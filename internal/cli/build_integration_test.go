@@ -289,6 +289,56 @@ func TestIntegration_SeveralTags(t *testing.T) {
 	}
 }
 
+// --platform, comma list or repeated (FleetFlow's single-valued form included), becomes
+// spec.platforms; each platform gets its line under Building and the closing line names them.
+func TestIntegration_Platforms(t *testing.T) {
+	f := newFixture(t)
+	stop := f.controller(func(ib *buildv1.ImageBuild) {
+		for _, p := range ib.Spec.Platforms {
+			ib.Status.Platforms = append(ib.Status.Platforms, buildv1.PlatformStatus{Platform: p, Phase: buildv1.PhaseSucceeded, Message: "pushed"})
+		}
+		succeed(ib)
+		ib.Status.Output.Platforms = ib.Spec.Platforms
+	})
+	defer stop()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--platform", "linux/amd64,linux/arm64"}, []string{"linux/amd64", "linux/arm64"}},
+		{[]string{"--platform", "linux/amd64", "--platform", "linux/arm/v7"}, []string{"linux/amd64", "linux/arm/v7"}},
+		{[]string{"--platform", "linux/arm64"}, []string{"linux/arm64"}},
+	} {
+		code, stdout, stderr := f.flow(append(append([]string{"build", "--push", "--tag", "mp"}, tc.args...), "-s", "api", "prod")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", tc.args, code, stdout, stderr)
+		}
+		var ib *buildv1.ImageBuild
+		for _, b := range f.builds() {
+			if slices.Equal(b.Spec.Platforms, tc.want) {
+				ib = &b
+			}
+		}
+		if ib == nil {
+			t.Fatalf("%v: no ImageBuild with spec.platforms %v", tc.args, tc.want)
+		}
+		repo := f.reg.Host + "/shop/shop-api"
+		wantLines := []string{fmt.Sprintf("✓ api: %s:mp (%s for %s)", repo, fakeDigest(repo), strings.Join(tc.want, ", "))}
+		for _, p := range tc.want {
+			wantLines = append(wantLines, p+" ")
+		}
+		for _, w := range wantLines {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, stdout)
+			}
+		}
+	}
+	code, _, stderr := f.flow("build", "--push", "--platform", "linux/amd64,linux/aarch64", "prod")
+	if code != ExitUsage || !strings.Contains(stderr, "did you mean linux/arm64?") {
+		t.Errorf("a platform in uname's spelling: exit %d\n%s", code, stderr)
+	}
+}
+
 func hasArg(ib buildv1.ImageBuild, name, value string) bool {
 	for _, a := range ib.Spec.BuildArgs {
 		if a.Name == name && a.Value == value {

@@ -59,6 +59,7 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 			Push:       p.push,
 			Dockerfile: t.dockerfile,
 			Target:     b.Target,
+			Platforms:  slices.Clone(b.Platforms),
 		},
 	}
 	base := kubename.DNSLabel(p.project+"-"+b.Service, "")

@@ -97,8 +97,10 @@ type buildState struct {
 	task       *progress.Task
 	totalSteps int
 	logs       sync.Once
-	done       bool
-	failed     bool
+	// streamed are the platform pods whose log is followed (a lost pod's retry is a new pod).
+	streamed map[string]bool
+	done     bool
+	failed   bool
 }
 
 // follow watches the run's ImageBuilds until all have finished, feeding the progress printer, and
@@ -107,10 +109,10 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 	states := map[string]*buildState{}
 	for i, ib := range builds {
 		t := targets[i]
-		s := &buildState{target: t, totalSteps: countSteps(t)}
+		s := &buildState{target: t, totalSteps: countSteps(t), streamed: map[string]bool{}}
 		s.task = out.printer.Add(progress.Service{
 			Name: t.build.Service, Dockerfile: t.build.DockerfileRel, Context: t.build.ContextRel,
-			Target: t.build.Target, Destinations: t.push.Images(),
+			Target: t.build.Target, Destinations: t.push.Images(), Platforms: t.build.Platforms,
 		})
 		states[ib.Name] = s
 	}
@@ -131,13 +133,16 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		if ready != nil {
 			msg = ready.Message
 		}
+		out.platforms(logCtx, cl, ib, s)
 		switch ib.Status.Phase {
 		case buildv1.PhasePending:
 			s.task.Pending(msg)
 		case buildv1.PhaseBuilding:
 			if ib.Status.PodName != "" {
-				pod := ib.Status.PodName
-				s.logs.Do(func() { go out.streamLogs(logCtx, cl, pod, s) })
+				pod, task := ib.Status.PodName, s.task
+				s.logs.Do(func() {
+					go out.streamLogs(logCtx, cl, pod, s.totalSteps, task.Building, task.Pushing, len(s.target.push.Tags))
+				})
 			}
 		case buildv1.PhaseSucceeded:
 			s.done = true
@@ -197,6 +202,27 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		}
 	}
 	return nil
+}
+
+// platforms shows the state of each platform of a multi-platform build, and follows the build
+// log of each platform pod.
+func (out *output) platforms(logCtx context.Context, cl *cluster, ib *buildv1.ImageBuild, s *buildState) {
+	for _, ps := range ib.Status.Platforms {
+		pt := s.task.Platform(ps.Platform)
+		switch ps.Phase {
+		case buildv1.PhasePending:
+			pt.Pending(ps.Message)
+		case buildv1.PhaseBuilding:
+			if ps.PodName != "" && !s.streamed[ps.PodName] {
+				s.streamed[ps.PodName] = true
+				go out.streamLogs(logCtx, cl, ps.PodName, s.totalSteps, pt.Building, nil, 0)
+			}
+		case buildv1.PhaseSucceeded:
+			pt.Built()
+		case buildv1.PhaseFailed:
+			pt.Failed(ps.Reason + ": " + ps.Message)
+		}
+	}
 }
 
 // outputImages names the pushed image once per tag, primary first, as status.output reports it.
@@ -260,10 +286,12 @@ func drain(ctx context.Context, w watch.Interface, fn func(*buildv1.ImageBuild, 
 	}
 }
 
-// streamLogs follows the Kaniko log of a build pod and turns its steps into progress. Logs are a
+// streamLogs follows the Kaniko log of a build pod and turns its steps into progress: building
+// gets the steps, pushing (when Kaniko pushes, to destinations tags) the pushes. Logs are a
 // bonus: without permission to read them, the build is shown by its phases alone.
-func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, s *buildState) {
-	s.task.Building(0, s.totalSteps, "")
+func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, totalSteps int,
+	building func(done, total int, step string), pushing func(done, total int), destinations int) {
+	building(0, totalSteps, "")
 	for ctx.Err() == nil {
 		req := cl.pods.CoreV1().Pods(cl.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "kaniko", Follow: true})
 		stream, err := req.Stream(ctx)
@@ -279,14 +307,14 @@ func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, s *b
 			}
 			continue
 		}
-		follow(stream, s, len(s.target.push.Tags))
+		follow(stream, totalSteps, building, pushing, destinations)
 		_ = stream.Close()
 		return
 	}
 }
 
 // follow turns a Kaniko log into progress; destinations is the number of tags Kaniko pushes.
-func follow(r io.Reader, s *buildState, destinations int) {
+func follow(r io.Reader, totalSteps int, building func(done, total int, step string), pushing func(done, total int), destinations int) {
 	var parser kanikolog.Parser
 	steps, pushed := 0, 0
 	sc := bufio.NewScanner(r)
@@ -299,12 +327,16 @@ func follow(r io.Reader, s *buildState, destinations int) {
 		switch ev.Kind {
 		case kanikolog.Step:
 			steps++
-			s.task.Building(steps-1, s.totalSteps, ev.Text)
+			building(steps-1, totalSteps, ev.Text)
 		case kanikolog.Pushing:
-			s.task.Pushing(pushed, destinations)
+			if pushing != nil {
+				pushing(pushed, destinations)
+			}
 		case kanikolog.Pushed:
 			pushed++
-			s.task.Pushing(pushed, destinations)
+			if pushing != nil {
+				pushing(pushed, destinations)
+			}
 		}
 	}
 }

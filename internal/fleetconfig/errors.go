@@ -29,6 +29,9 @@ var (
 	// ErrOutsideProject: a build context or Dockerfile lies outside the project root, after `..`
 	// and symbolic links are resolved. Only the project's own files may be sent to the cluster.
 	ErrOutsideProject = errors.New("path outside the project")
+	// ErrInvalidPlatform: a service's `platform`/`platforms` is not os/arch[/variant] with os
+	// linux, or names a platform twice.
+	ErrInvalidPlatform = errors.New("invalid platform")
 )
 
 // SyntaxError is a KDL syntax error, located in the file as the user sees it in an editor.

@@ -45,6 +45,9 @@ type serviceSpec struct {
 	image, registry, dockerfile, context, target *string
 	noCache                                      *bool
 	buildArgs                                    map[string]string
+	// platforms is `platform "linux/arm64"` or `platforms "linux/amd64" "linux/arm64"`; nil
+	// when the block does not say.
+	platforms []string
 	// defined: a top-level `service` block exists (a stage may list names that do not).
 	defined bool
 }
@@ -62,6 +65,9 @@ func (s *serviceSpec) merge(o *serviceSpec) {
 	if o.noCache != nil {
 		s.noCache = o.noCache
 	}
+	if o.platforms != nil {
+		s.platforms = o.platforms
+	}
 	for k, v := range o.buildArgs {
 		if s.buildArgs == nil {
 			s.buildArgs = map[string]string{}
@@ -73,7 +79,7 @@ func (s *serviceSpec) merge(o *serviceSpec) {
 
 // hasBuildSettings reports fields that only make sense for a service that is built.
 func (s *serviceSpec) hasBuildSettings() bool {
-	return s.dockerfile != nil || s.context != nil || s.target != nil || s.noCache != nil || len(s.buildArgs) > 0
+	return s.dockerfile != nil || s.context != nil || s.target != nil || s.noCache != nil || len(s.buildArgs) > 0 || s.platforms != nil
 }
 
 // stageSpec is one `stage` block (repeated blocks merge).
@@ -426,6 +432,22 @@ func (c nodeCtx) serviceFields(children []*document.Node, spec *serviceSpec, inB
 				return err
 			}
 			spec.noCache = &b
+			continue
+		case "platform", "platforms":
+			// FleetFlow's own --platform takes one value; several, as arguments or a comma list,
+			// build a multi-platform image.
+			if len(ch.Arguments) == 0 {
+				return cc.errorf("needs at least one platform, e.g. %s \"linux/amd64\" \"linux/arm64\"", name)
+			}
+			var list []string
+			for _, a := range ch.Arguments {
+				v, ok := cc.str(a)
+				if !ok {
+					return cc.errorf("needs string values such as \"linux/arm64\"")
+				}
+				list = append(list, SplitList(v)...)
+			}
+			spec.platforms = list
 			continue
 		case "build_args", "args":
 			if (name == "args") != inBuild {

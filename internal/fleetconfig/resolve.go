@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/fleetflow/flow-build/internal/platform"
 )
 
 // ResolveOptions are the CLI's inputs to Resolve.
@@ -18,6 +20,8 @@ type ResolveOptions struct {
 	Services []string
 	// NoCache is --no-cache; it turns caching off for every build, whatever the config says.
 	NoCache bool
+	// Platforms is --platform; when set it replaces every service's own platforms.
+	Platforms []string
 }
 
 // Plan is what `flow build STAGE` has to do.
@@ -62,6 +66,9 @@ type Build struct {
 	BuildArgs []BuildArg
 	// NoCache is set by the service's `no_cache #true` or by ResolveOptions.NoCache.
 	NoCache bool
+	// Platforms are the platforms to build ("linux/amd64", "linux/arm64"), from --platform or the
+	// service's `platform`/`platforms`; empty builds one image for whichever node builds it.
+	Platforms []string
 }
 
 // BuildArg is one `--build-arg NAME=VALUE`.
@@ -167,6 +174,13 @@ func (c *Config) resolveService(name string, spec *serviceSpec, st *stageSpec, v
 		ContextRel:    c.displayRel(context),
 		Target:        deref(spec.target),
 		NoCache:       opts.NoCache || (spec.noCache != nil && *spec.noCache),
+	}
+	b.Platforms = spec.platforms
+	if len(opts.Platforms) > 0 {
+		b.Platforms = opts.Platforms
+	}
+	if _, err := platform.ParseList(b.Platforms); err != nil {
+		return nil, fmt.Errorf("%w: service %q: %w", ErrInvalidPlatform, name, err)
 	}
 	switch {
 	case deref(spec.image) != "":
@@ -288,4 +302,16 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// SplitList splits platform lists as people write them: "linux/amd64,linux/arm64", with or
+// without spaces after the commas. Empty items are dropped.
+func SplitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

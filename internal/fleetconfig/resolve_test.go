@@ -88,6 +88,61 @@ stage "prod" { service "api" }`,
 			},
 		},
 		{
+			name: "platforms: FleetFlow's single platform, a list, a comma list, a stage override and --platform",
+			files: map[string]string{
+				"flow.kdl": `
+service "api" { dockerfile "Dockerfile"; platform "linux/arm64" }
+service "web" { dockerfile "Dockerfile"; platforms "linux/amd64" "linux/arm64/v8" }
+service "worker" { build { dockerfile "Dockerfile"; platforms "linux/amd64, linux/arm/v7" } }
+service "cron" { dockerfile "Dockerfile" }
+stage "prod" { service "api"; service "web"; service "worker"; service "cron" }
+stage "edge" { service "api" { platforms "linux/arm64" "linux/riscv64" }; service "cron" }`,
+				"Dockerfile": "FROM scratch",
+			},
+			stage: "prod",
+			check: func(t *testing.T, p *Plan, _ string) {
+				for svc, want := range map[string][]string{
+					"api": {"linux/arm64"}, "web": {"linux/amd64", "linux/arm64/v8"},
+					"worker": {"linux/amd64", "linux/arm/v7"}, "cron": nil,
+				} {
+					if got := buildOf(t, p, svc).Platforms; !slices.Equal(got, want) {
+						t.Errorf("%s platforms = %v, want %v", svc, got, want)
+					}
+				}
+			},
+		},
+		{
+			name: "a stage's block overrides the service's platforms",
+			files: map[string]string{
+				"flow.kdl": `
+service "api" { dockerfile "Dockerfile"; platform "linux/arm64" }
+stage "edge" { service "api" { platforms "linux/arm64" "linux/riscv64" } }`,
+				"Dockerfile": "FROM scratch",
+			},
+			stage: "edge",
+			check: func(t *testing.T, p *Plan, _ string) {
+				if got := buildOf(t, p, "api").Platforms; !slices.Equal(got, []string{"linux/arm64", "linux/riscv64"}) {
+					t.Errorf("platforms = %v", got)
+				}
+			},
+		},
+		{
+			name: "--platform replaces every service's platforms",
+			files: map[string]string{
+				"flow.kdl":   "service \"api\" { dockerfile \"Dockerfile\"; platform \"linux/arm64\" }\nservice \"web\" { dockerfile \"Dockerfile\" }\nstage \"prod\" {}",
+				"Dockerfile": "FROM scratch",
+			},
+			stage: "prod",
+			opts:  ResolveOptions{Platforms: []string{"linux/amd64", "linux/arm64"}},
+			check: func(t *testing.T, p *Plan, _ string) {
+				for _, svc := range []string{"api", "web"} {
+					if got := buildOf(t, p, svc).Platforms; !slices.Equal(got, []string{"linux/amd64", "linux/arm64"}) {
+						t.Errorf("%s platforms = %v", svc, got)
+					}
+				}
+			},
+		},
+		{
 			name: "nested build block with args and no_cache #true",
 			files: map[string]string{
 				"flow.kdl": `
@@ -548,6 +603,20 @@ func TestResolveErrors(t *testing.T) {
 			opts:  ResolveOptions{Services: []string{"db"}},
 			is:    []error{ErrNoDockerfile},
 			want:  []string{`service "db" was asked for but has none`, "services/db/Dockerfile, db/Dockerfile, Dockerfile.db"},
+		},
+		{
+			name:  "a platform in uname's spelling",
+			files: map[string]string{"proj/flow.kdl": `service "api" { dockerfile "Dockerfile"; platforms "linux/amd64" "linux/aarch64" }` + "\nstage \"prod\" { service \"api\" }", "proj/Dockerfile": "FROM scratch"},
+			stage: "prod",
+			is:    []error{ErrInvalidPlatform},
+			want:  []string{`service "api"`, `"linux/aarch64"`, "did you mean linux/arm64?"},
+		},
+		{
+			name:  "a platform named twice",
+			files: map[string]string{"proj/flow.kdl": `service "api" { dockerfile "Dockerfile"; platforms "linux/arm64,linux/arm64/v8" }` + "\nstage \"prod\" { service \"api\" }", "proj/Dockerfile": "FROM scratch"},
+			stage: "prod",
+			is:    []error{ErrInvalidPlatform},
+			want:  []string{"listed twice"},
 		},
 		{
 			name:  "missing explicit dockerfile names service, path and fix",

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -91,4 +92,63 @@ func (t *Task) endBar() {
 	t.view.Store(&v)
 	// Abort keeps the bar on screen, stopped where it was.
 	t.bar.Abort(false)
+}
+
+// addPlatformBar creates the bar of one platform, below its service's:
+// "api linux/arm64  building  [#####.......]  25% RUN make".
+func (p *Printer) addPlatformBar(pt *PlatformTask) {
+	pt.pct = -1
+	pt.view.Store(&liveView{state: "waiting", pct: -1})
+	paint := func(s string) string {
+		if s == "" {
+			return s
+		}
+		switch st := pt.view.Load().state; {
+		case st == "built":
+			return p.paint(s, green)
+		case strings.HasPrefix(st, "failed"), st == "stopped":
+			return p.paint(s, red)
+		}
+		return s
+	}
+	pt.bar = p.progress.New(liveTotal,
+		mpb.BarStyle().Lbound("[").Filler("#").Tip("#").Padding(".").Rbound("]").FillerMeta(paint).TipMeta(paint),
+		mpb.PrependDecorators(
+			decor.Name(pt.t.svc.Name+" "+pt.name, decor.WCSyncSpaceR),
+			decor.Any(func(decor.Statistics) string { return shorten(pt.view.Load().state, 40) }, decor.WCSyncSpaceR),
+		),
+		mpb.AppendDecorators(
+			decor.Any(func(decor.Statistics) string {
+				if pct := pt.view.Load().pct; pct >= 0 {
+					return strconv.Itoa(pct) + "%"
+				}
+				return ""
+			}, decor.WC{W: 4}),
+			decor.Any(func(decor.Statistics) string {
+				if n := pt.view.Load().note; n != "" {
+					return " " + n
+				}
+				return ""
+			}),
+		),
+	)
+}
+
+// show updates the platform's bar. Called with p.mu held.
+func (pt *PlatformTask) show(state, note string, pct int) {
+	pt.view.Store(&liveView{state: state, pct: pct, note: shorten(note, 40)})
+	pt.bar.SetCurrent(min(int64(max(pct, 0))*liveTotal/100, liveAlmost))
+}
+
+// endBar shows how the platform ended and releases its bar. Called with p.mu held.
+func (pt *PlatformTask) endBar(state string) {
+	if state == "built" {
+		pt.view.Store(&liveView{state: state, pct: 100})
+		pt.bar.SetTotal(liveTotal, true)
+		return
+	}
+	v := *pt.view.Load()
+	v.state = state
+	pt.view.Store(&v)
+	pt.bar.Abort(false)
 }

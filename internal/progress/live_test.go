@@ -100,3 +100,31 @@ func TestLiveColor(t *testing.T) {
 		})
 	}
 }
+
+// A multi-platform service has a bar per platform besides its own, and a platform that fails,
+// or is stopped when another one fails, shows it.
+func TestLivePlatforms(t *testing.T) {
+	var out syncbuf.Buffer
+	p := New(Options{Out: &out, Live: true, Width: 120, LookupEnv: noEnv})
+	svc := api
+	svc.Platforms = []string{"linux/amd64", "linux/arm64"}
+	a := p.Add(svc)
+	w := p.Add(Service{Name: "worker", Platforms: []string{"linux/amd64", "linux/riscv64"}})
+	a.Platform("linux/amd64").Building(1, 2, "RUN make")
+	a.Platform("linux/arm64").Building(0, 2, "COPY . .")
+	w.Platform("linux/riscv64").Failed("BuildFailed: exec format error")
+	time.Sleep(200 * time.Millisecond)
+	a.Platform("linux/amd64").Built()
+	a.Platform("linux/arm64").Built()
+	a.Pushing(0, 1)
+	a.Succeeded(nil, apiDigest)
+	w.Failed("BuildFailed: linux/riscv64 failed")
+	waitOrFail(t, p)
+	got := out.String()
+	for _, want := range []string{"api linux/amd64", "api linux/arm64", "worker linux/riscv64", "built", "failed: BuildFailed", "stopped",
+		"✓ api: ghcr.io/org/myapp:v1.2.0 (" + apiDigest + " for linux/amd64, linux/arm64)\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the live output never shows %q:\n%s", want, got)
+		}
+	}
+}

@@ -481,3 +481,65 @@ func TestDetectNotATerminal(t *testing.T) {
 		t.Errorf("Detect(file) = %+v, want plain output to the file", o)
 	}
 }
+
+// A multi-platform build: one progress line per platform under the one Building block, and the
+// platforms on the closing line after the index digest.
+func TestPlainPlatforms(t *testing.T) {
+	var buf bytes.Buffer
+	p := plain(&buf)
+	svc := api
+	svc.Destinations = []string{"ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"}
+	svc.Platforms = []string{"linux/amd64", "linux/arm/v7"}
+	task := p.Add(svc)
+	amd, arm := task.Platform("linux/amd64"), task.Platform("linux/arm/v7")
+	arm.Pending("waiting for a free build slot")
+	amd.Building(0, 4, "COPY . .")
+	amd.Building(2, 4, "RUN make")
+	arm.Building(1, 4, "COPY . .")
+	amd.Built()
+	amd.Building(3, 4, "late") // after Built: ignored
+	arm.Building(4, 4, "")
+	task.Platform("linux/s390x").Building(1, 1, "") // not a platform of the service: nothing
+	task.Pushing(1, 1)
+	task.Succeeded(nil, apiDigest)
+	p.Wait()
+	diff(t, buf.String(), `Building api...
+  → Dockerfile: ./services/api/Dockerfile
+  → Context: .
+  → Target: production
+  linux/arm/v7 waiting: waiting for a free build slot
+  linux/amd64  [##################..................] 50% RUN make
+  linux/arm/v7 [#########...........................] 25% COPY . .
+  linux/amd64  [####################################] 100%
+  linux/arm/v7 [####################################] 100%
+
+Pushing api...
+  → ghcr.io/org/myapp:v1.2.0
+  → ghcr.io/org/myapp:latest
+  [####################################] 100%
+
+✓ api: ghcr.io/org/myapp:v1.2.0, ghcr.io/org/myapp:latest (`+apiDigest+` for linux/amd64, linux/arm/v7)
+`)
+}
+
+// A platform that fails says so under the block at once; the service's failure ends the build.
+func TestPlainPlatformFails(t *testing.T) {
+	var buf bytes.Buffer
+	p := plain(&buf)
+	svc := worker
+	svc.Platforms = []string{"linux/amd64", "linux/arm64"}
+	task := p.Add(svc)
+	task.Platform("linux/arm64").Building(1, 2, "RUN make")
+	task.Platform("linux/arm64").Failed("BuildFailed: RUN make failed\nmore")
+	task.Failed("BuildFailed: linux/arm64 failed: RUN make failed")
+	p.Wait()
+	diff(t, buf.String(), `Building worker...
+  → Dockerfile: ./services/worker/Dockerfile
+  → Context: .
+  linux/arm64 [##################..................] 50% RUN make
+  linux/arm64 failed: BuildFailed: RUN make failed
+  failed: BuildFailed: linux/arm64 failed: RUN make failed
+
+✗ worker: BuildFailed: linux/arm64 failed: RUN make failed
+`)
+}

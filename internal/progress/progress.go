@@ -81,6 +81,10 @@ type Service struct {
 	// them the same digest. They are shown under "Pushing", and in the closing line when
 	// Succeeded is given no images.
 	Destinations []string
+	// Platforms are the platforms of a multi-platform build ("linux/amd64"), each built on its
+	// own and shown with a bar of its own (Task.Platform); the closing line names them. Empty
+	// for a build of one image.
+	Platforms []string
 }
 
 // phase is where a task is. The order matters: a task only moves forward, so a late report of
@@ -170,6 +174,9 @@ type Task struct {
 	images          []string
 	digest, message string
 
+	// platforms of a multi-platform build, in the order of Service.Platforms
+	platforms []*PlatformTask
+
 	// live mode
 	bar  *mpb.Bar
 	view atomic.Pointer[liveView]
@@ -184,10 +191,14 @@ func (p *Printer) Add(s Service) *Task {
 		Context:      oneLine(s.Context),
 		Target:       oneLine(s.Target),
 		Destinations: oneLines(s.Destinations),
+		Platforms:    oneLines(s.Platforms),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := &Task{p: p, svc: s}
+	for _, name := range s.Platforms {
+		t.platforms = append(t.platforms, &PlatformTask{t: t, name: name})
+	}
 	if p.closed {
 		t.inert = true
 		return t
@@ -196,6 +207,9 @@ func (p *Printer) Add(s Service) *Task {
 	p.open++
 	if p.live {
 		p.addBar(t)
+		for _, pt := range t.platforms {
+			p.addPlatformBar(pt)
+		}
 	}
 	return t
 }
@@ -258,6 +272,10 @@ func (t *Task) Pushing(done, total int) {
 		return
 	}
 	pct := percent(done, total)
+	// Pushing means every platform is built.
+	for _, pt := range t.platforms {
+		pt.built()
+	}
 	if p.live {
 		p.liveHeader(t, phaseBuilding)
 		p.liveHeader(t, phasePushing)
@@ -288,6 +306,9 @@ func (t *Task) Succeeded(images []string, digest string) {
 	t.images, t.digest = oneLines(images), oneLine(digest)
 	if len(t.images) == 0 {
 		t.images = t.svc.Destinations
+	}
+	for _, pt := range t.platforms {
+		pt.built()
 	}
 	if !p.live {
 		p.finish(t)
@@ -332,6 +353,13 @@ func (p *Printer) conclude(t *Task, ph phase) {
 	t.phase = ph
 	if p.live {
 		t.endBar()
+		for _, pt := range t.platforms {
+			if !pt.phase.concluded() {
+				// Stopped where it was: another platform failed, or the build was stopped.
+				pt.phase = phaseFailed
+				pt.endBar("stopped")
+			}
+		}
 	}
 	p.open--
 	p.done.Broadcast()
@@ -378,13 +406,17 @@ func (p *Printer) summary(t *Task) string {
 	case phaseSucceeded:
 		s := p.paint("✓", green) + " " + name + ": "
 		image := strings.Join(t.images, ", ")
+		digest := t.digest
+		if digest != "" && len(t.platforms) > 0 {
+			digest += " for " + strings.Join(t.svc.Platforms, ", ")
+		}
 		switch {
-		case image != "" && t.digest != "":
-			s += image + " (" + t.digest + ")"
+		case image != "" && digest != "":
+			s += image + " (" + digest + ")"
 		case image != "":
 			s += image
-		case t.digest != "":
-			s += t.digest
+		case digest != "":
+			s += digest
 		default:
 			s += "built"
 		}
@@ -439,6 +471,167 @@ func failureLines(message string) []string {
 	}
 	lines[0] = strings.TrimSpace(lines[0])
 	return lines
+}
+
+// PlatformTask is one platform of a multi-platform service: it reports that platform's build
+// with a bar of its own under the service's Building block ("linux/arm64 [####....] 25% RUN …").
+// Its methods follow the Task's rules: a report of a phase already left is ignored.
+type PlatformTask struct {
+	t    *Task
+	name string
+
+	phase       phase // phaseAdded, phasePending, phaseBuilding, then phaseSucceeded or phaseFailed
+	pct         int   // the last percentage shown, -1 unknown
+	quarter     int
+	lastPending string
+
+	bar  *mpb.Bar
+	view atomic.Pointer[liveView]
+}
+
+// Platform returns the task of one platform of a service added with Platforms. A platform the
+// service was not added with gets a task that prints nothing.
+func (t *Task) Platform(name string) *PlatformTask {
+	for _, pt := range t.platforms {
+		if pt.name == name {
+			return pt
+		}
+	}
+	return &PlatformTask{t: &Task{p: t.p, inert: true}, name: name}
+}
+
+// Pending reports that the platform's build waits, e.g. for a build slot.
+func (pt *PlatformTask) Pending(message string) {
+	p := pt.t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pt.t.inert || pt.t.phase.concluded() || pt.phase > phasePending {
+		return
+	}
+	pt.phase = phasePending
+	message = oneLine(message)
+	if p.live {
+		pt.show("waiting", message, -1)
+		return
+	}
+	p.buildHeader(pt.t)
+	if message != "" && message != pt.lastPending {
+		pt.lastPending = message
+		p.line(pt.t, pt.label()+"waiting: "+message)
+	}
+}
+
+// Building reports the platform's build progress, as Task.Building does.
+func (pt *PlatformTask) Building(done, total int, step string) {
+	p := pt.t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := pt.t
+	if t.inert || t.phase.concluded() || t.phase >= phasePushing || pt.phase > phaseBuilding {
+		return
+	}
+	pt.phase = phaseBuilding
+	if t.phase < phaseBuilding {
+		t.phase, t.quarter = phaseBuilding, 0
+	}
+	step = shorten(oneLine(step), 72)
+	pt.pct = percent(done, total)
+	if p.live {
+		p.liveHeader(t, phaseBuilding)
+		pt.show("building", step, pt.pct)
+		t.show("", t.meanPercent())
+		return
+	}
+	p.buildHeader(t)
+	if pt.pct >= 0 && pt.pct/25 > pt.quarter {
+		pt.quarter = pt.pct / 25
+		pt.progressLine(pt.pct, step)
+	}
+}
+
+// Built reports that the platform's image is built (and, for a pushed build, in the registry).
+func (pt *PlatformTask) Built() {
+	p := pt.t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pt.t.inert || pt.t.phase.concluded() {
+		return
+	}
+	pt.built()
+	if p.live {
+		pt.t.show("", pt.t.meanPercent())
+	}
+}
+
+// built completes the platform's bar. Called with p.mu held.
+func (pt *PlatformTask) built() {
+	if pt.phase.concluded() {
+		return
+	}
+	p := pt.t.p
+	pt.phase, pt.pct = phaseSucceeded, 100
+	if p.live {
+		pt.endBar("built")
+		return
+	}
+	p.buildHeader(pt.t)
+	if pt.quarter < 4 {
+		pt.quarter = 4
+		pt.progressLine(100, "")
+	}
+}
+
+// Failed reports that the platform's build failed; the service's own Failed says how the build
+// ended.
+func (pt *PlatformTask) Failed(message string) {
+	p := pt.t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pt.t.inert || pt.t.phase.concluded() || pt.phase.concluded() {
+		return
+	}
+	pt.phase = phaseFailed
+	headline := failureLines(message)[0]
+	if p.live {
+		pt.endBar("failed: " + headline)
+		return
+	}
+	p.buildHeader(pt.t)
+	p.line(pt.t, pt.label()+"failed: "+headline)
+}
+
+// label leads the platform's plain lines: its name, padded to the longest of the service's.
+func (pt *PlatformTask) label() string {
+	width := 0
+	for _, o := range pt.t.platforms {
+		width = max(width, utf8.RuneCountInString(o.name))
+	}
+	return pt.name + strings.Repeat(" ", width-utf8.RuneCountInString(pt.name)) + " "
+}
+
+// progressLine prints one plain progress line of the platform. Called with p.mu held.
+func (pt *PlatformTask) progressLine(pct int, step string) {
+	n := pct * barWidth / 100
+	s := pt.label() + "[" + strings.Repeat("#", n) + strings.Repeat(".", barWidth-n) + "] " + fmt.Sprint(pct) + "%"
+	if step != "" {
+		s += " " + step
+	}
+	pt.t.p.line(pt.t, s)
+}
+
+// meanPercent is the service's progress as the mean of its platforms' (-1 while none is known).
+func (t *Task) meanPercent() int {
+	sum, n := 0, 0
+	for _, pt := range t.platforms {
+		if pt.phase == phaseSucceeded || pt.pct >= 0 && pt.phase == phaseBuilding {
+			sum += max(pt.pct, 0)
+			n++
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return sum / len(t.platforms)
 }
 
 // --- plain mode ---
@@ -512,7 +705,8 @@ func (p *Printer) finish(t *Task) {
 	var shown bool
 	switch t.phase {
 	case phaseAdded, phasePending, phaseBuilding:
-		shown = t.header[0]
+		// A multi-platform build's progress is its platforms' lines.
+		shown = t.header[0] && len(t.platforms) == 0
 	case phasePushing:
 		shown = t.header[1]
 	}
