@@ -128,6 +128,13 @@ func interpret(pod *corev1.Pod, kanikoLog string) Result {
 			"the build of %s ran longer than spec.timeout (%s) and was stopped; raise spec.timeout or speed up the build (keep the layer cache on, shrink the build context)",
 			f.image(), formatDuration(f.timeout)))
 	}
+	if pod.Status.Reason == "Evicted" && contextVolumeFull(pod.Status.Message) {
+		// The fetcher's own bound keeps an honest bundle below the volume's limit; a context that
+		// still overflows it is the user's to trim.
+		return failed(v1alpha1.ReasonSourceFetchFailed, fmt.Sprintf(
+			"the build context of %s takes more disk than a build pod unpacks (%s), and the pod was evicted; exclude what the build does not need with .dockerignore",
+			f.image(), clip(strings.TrimSpace(pod.Status.Message), 200)))
+	}
 	if pod.Status.Reason == "Evicted" && ownStorageLimit(pod.Status.Message) {
 		// Exceeding its own limit is not bad luck: a retry would hit it again.
 		return failed(v1alpha1.ReasonBuildFailed, fmt.Sprintf(
@@ -271,6 +278,13 @@ func lostWhy(pod *corev1.Pod, kt *corev1.ContainerStateTerminated, fetch *corev1
 		return fmt.Sprintf("the fetch-source container of build pod %s vanished (%s)", pod.Name, clip(fetch.State.Terminated.Message, 200)), true
 	}
 	return "", false
+}
+
+// contextVolumeFull recognises the kubelet's eviction message for a pod whose workspace or
+// download volume outgrew its size limit.
+func contextVolumeFull(msg string) bool {
+	return strings.Contains(msg, "exceeds the limit") &&
+		(strings.Contains(msg, `EmptyDir volume "`+workspaceVolume+`"`) || strings.Contains(msg, `EmptyDir volume "`+downloadVolume+`"`))
 }
 
 // ownStorageLimit recognises the kubelet's eviction messages for a pod that exceeded its own

@@ -574,6 +574,17 @@ func TestInterpretPodStates(t *testing.T) {
 			contains: []string{"ephemeral-storage", "exceeds the total limit"},
 		},
 		{
+			name: "workspace volume full",
+			pod: func(p *corev1.Pod) {
+				*p = *finished(p, 137, "", "")
+				p.Status.Reason = "Evicted"
+				p.Status.Message = `Usage of EmptyDir volume "workspace" exceeds the limit "8Gi". `
+			},
+			done:     true,
+			reason:   v1alpha1.ReasonSourceFetchFailed,
+			contains: []string{"build context", ".dockerignore", `"workspace" exceeds the limit "8Gi"`},
+		},
+		{
 			name: "preempted",
 			pod: func(p *corev1.Pod) {
 				*p = *finished(p, 143, "", "")

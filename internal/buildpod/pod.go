@@ -19,10 +19,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/kubename"
 	"github.com/fleetflow/flow-build/internal/platform"
 )
@@ -60,8 +62,13 @@ const (
 	// without reading logs or asking the registry.
 	TerminationLogPath = corev1.TerminationMessagePathDefault
 
+	// DownloadDir is where the fetcher downloads the compressed bundle and verifies its digest,
+	// before it unpacks anything into WorkspaceDir. Only the fetcher mounts it.
+	DownloadDir = "/download"
+
 	workspaceVolume    = "workspace"
 	outputVolume       = "output"
+	downloadVolume     = "download"
 	dockerConfigVolume = "docker-config"
 
 	// defaultContainerAnnotation makes `kubectl logs <pod>` show the build log without -c.
@@ -269,7 +276,9 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			return nil, fmt.Errorf("the manager has no fetcher image, which bundle sources need: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
 		}
 		workspace := corev1.VolumeMount{Name: workspaceVolume, MountPath: WorkspaceDir}
-		fetchArgs := []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir}
+		download := corev1.VolumeMount{Name: downloadVolume, MountPath: DownloadDir}
+		fetchArgs := []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir,
+			"--scratch=" + DownloadDir, "--timeout=" + timeout.String()}
 		if pl != nil {
 			// Kaniko builds a base image that lacks the platform as if it had it, and says nothing:
 			// the platform is checked here, before the build, while the Dockerfile is at hand.
@@ -290,7 +299,7 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			// and regular containers, so this costs nothing, and it satisfies a ResourceQuota
 			// or LimitRange that demands resources on every container.
 			Resources:                resources,
-			VolumeMounts:             append([]corev1.VolumeMount{workspace}, configMounts...),
+			VolumeMounts:             append([]corev1.VolumeMount{workspace, download}, configMounts...),
 			TerminationMessagePath:   TerminationLogPath,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext:          helperSecurityContext(),
@@ -299,10 +308,13 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			fetch.Env = []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}}
 		}
 		pod.Spec.InitContainers = []corev1.Container{fetch}
-		pod.Spec.Volumes = append([]corev1.Volume{{
-			Name:         workspaceVolume,
-			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
-		}}, pod.Spec.Volumes...)
+		// Both volumes are bounded like what the fetcher writes into them: the kubelet evicts a
+		// pod whose volume grows past its size limit, so a hostile bundle cannot fill the node.
+		sizeLimit := resource.NewQuantity(bundle.DefaultLimits.MaxBytes, resource.BinarySI)
+		pod.Spec.Volumes = append([]corev1.Volume{
+			{Name: workspaceVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: sizeLimit}}},
+			{Name: downloadVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: sizeLimit}}},
+		}, pod.Spec.Volumes...)
 		kaniko.VolumeMounts = append([]corev1.VolumeMount{workspace}, kaniko.VolumeMounts...)
 		contextArgs = []string{
 			"--context=dir://" + WorkspaceDir,

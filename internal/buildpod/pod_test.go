@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/bundle"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -202,6 +203,31 @@ func assertPodInvariants(t *testing.T, ib *v1alpha1.ImageBuild, pod *corev1.Pod)
 	if ib.Spec.ServiceAccountName == "" {
 		if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
 			t.Errorf("service account token mounted without spec.serviceAccountName")
+		}
+	}
+	// What the fetcher writes is bounded on disk and in time: every volume it fills has the
+	// extraction limit as its size limit, and it stops at the build's own timeout.
+	for _, v := range pod.Spec.Volumes {
+		if v.Name != workspaceVolume && v.Name != downloadVolume {
+			continue
+		}
+		if v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.Value() != bundle.DefaultLimits.MaxBytes {
+			t.Errorf("emptyDir %s has size limit %v, want the extraction limit %d", v.Name, v.EmptyDir.SizeLimit, bundle.DefaultLimits.MaxBytes)
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name != FetchContainer {
+			continue
+		}
+		timeout := DefaultTimeout
+		if ib.Spec.Timeout != nil {
+			timeout = ib.Spec.Timeout.Duration
+		}
+		if !slices.Contains(c.Args, "--timeout="+timeout.String()) {
+			t.Errorf("fetch-source args %v do not carry the build's timeout %s", c.Args, timeout)
+		}
+		if !slices.Contains(c.Args, "--scratch="+DownloadDir) {
+			t.Errorf("fetch-source args %v download nowhere to verify the bundle first", c.Args)
 		}
 	}
 }

@@ -11,7 +11,8 @@
 //   - Integrity: the digest in the ImageBuild names exactly the bytes the CLI packed. A tag
 //     can be moved between the push and the pod start (by a concurrent `flow build`, or by
 //     anyone with push rights); a digest cannot, and go-containerregistry checks every blob
-//     it reads against its digest, so the cluster builds what the user had on disk.
+//     it reads against its digest, so the cluster builds what the user had on disk. The build
+//     pod downloads the whole bundle and checks it before it unpacks a single file.
 //   - Deduplication: packing is reproducible (sorted entries, fixed timestamps and owners),
 //     so an unchanged context gives the same digest, the registry already has its blobs and
 //     the second `flow build --push` uploads nothing.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -17,17 +18,45 @@ import (
 )
 
 // Limits bounds what [ExtractLimited] writes, so that a small hostile bundle (a "gzip bomb")
-// cannot fill the node's disk. Zero fields mean no bound.
+// can fill neither the node's disk nor the time of the build. Zero fields mean no bound.
 type Limits struct {
-	// MaxBytes bounds the total size of the regular files written.
+	// MaxBytes bounds the disk space the extracted tree takes, as [DiskUsage] counts it.
 	MaxBytes int64
 	// MaxEntries bounds the number of entries.
 	MaxEntries int
+	// MaxPathBytes bounds the length of an entry's name and of a symlink's target.
+	MaxPathBytes int
 }
 
-// DefaultLimits are the bounds used by [Extract] and [Fetch]: far above any real build
-// context, far below what would hurt a node.
-var DefaultLimits = Limits{MaxBytes: 8 << 30, MaxEntries: 1 << 20}
+// DefaultLimits are the bounds used by [Extract] and [Fetch], and checked by [Pack] before a
+// bundle leaves the CLI: far above any real build context, far below what would hurt a node. The
+// build pod's workspace volume is given MaxBytes as its size limit.
+var DefaultLimits = Limits{
+	MaxBytes:   8 << 30,
+	MaxEntries: 1 << 20,
+	// The kernel's PATH_MAX (4096) with room for the workspace folder, under which Kaniko
+	// opens every file by its full path.
+	MaxPathBytes: 4000,
+}
+
+// blockSize is the file system allocation unit [DiskUsage] rounds to.
+const blockSize = 4096
+
+// DiskUsage is the disk space one archive entry may take once extracted: its content in whole
+// 4 KiB blocks, a block for a folder or a symlink, and its name in its parent folder's list. It
+// is what [Limits.MaxBytes] bounds, counted alike by [Pack] and [ExtractLimited], and an upper
+// bound of what the kubelet measures against the workspace volume's size limit on common file
+// systems.
+func DiskUsage(typeflag byte, size int64, name string) int64 {
+	usage := int64(len(path.Base(name))) + 16
+	switch typeflag {
+	case tar.TypeReg:
+		usage += (size + blockSize - 1) / blockSize * blockSize
+	case tar.TypeDir, tar.TypeSymlink:
+		usage += blockSize
+	}
+	return usage
+}
 
 // Extract unpacks a gzipped tar (a bundle layer) into dest with [DefaultLimits].
 // See [ExtractLimited].
@@ -55,6 +84,10 @@ func Extract(r io.Reader, dest string) error {
 // modification times; owners are not set. On error dest may hold part of the archive.
 // All writes go through an [os.Root] opened on dest, so even a flaw in the checks above
 // cannot reach outside it.
+//
+// The work is linear in the size of the archive, and the memory in the number of distinct
+// folders: each entry is reached from the folder of the entry before it, one path component at
+// a time, and folders named again (duplicates) are remembered once.
 func ExtractLimited(r io.Reader, dest string, limits Limits) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
@@ -73,9 +106,10 @@ func ExtractLimited(r io.Reader, dest string, limits Limits) error {
 	x := &extractor{
 		root:     root,
 		limits:   limits,
-		dirs:     map[string]bool{".": true},
+		tree:     &dirNode{},
 		regulars: map[string]bool{},
 	}
+	defer x.cursor.close()
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
@@ -94,6 +128,7 @@ func ExtractLimited(r io.Reader, dest string, limits Limits) error {
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return fmt.Errorf("bundle: source bundle is corrupt: %w", err)
 	}
+	x.cursor.close()
 	if err := x.checkSymlinks(); err != nil {
 		return err
 	}
@@ -106,21 +141,64 @@ type extractor struct {
 
 	entries int
 	bytes   int64
-	// dirs are the folders known to be real folders (not links) inside dest.
-	dirs map[string]bool
+	// tree holds the folders known to be real folders (not links) inside dest, with the mode
+	// and time of their archive entry: one node per folder however often the archive names it.
+	tree *dirNode
+	// cursor holds the folder of the last entry open, so that the next entry in or near it is
+	// reached without walking its path again.
+	cursor cursor
 	// regulars are the regular files this archive extracted: the only hard link targets.
 	regulars map[string]bool
 	// symlinks are the links made, checked once the whole tree exists.
 	symlinks []string
-	// dirMeta are the modes and times of folder entries, applied last: a folder without write
-	// permission could not be filled, and filling one changes its modification time.
-	dirMeta []dirMeta
+}
+
+// dirNode is a folder of the extracted tree.
+type dirNode struct {
+	children map[string]*dirNode
+	// meta is set when the archive has an entry for the folder; its mode and time are applied
+	// last: a folder without write permission could not be filled, and filling one changes its
+	// modification time.
+	meta *dirMeta
 }
 
 type dirMeta struct {
-	name  string
 	mode  fs.FileMode
 	mtime time.Time
+}
+
+func (n *dirNode) child(name string) *dirNode {
+	if n.children == nil {
+		return nil
+	}
+	return n.children[name]
+}
+
+func (n *dirNode) add(name string) *dirNode {
+	if c := n.child(name); c != nil {
+		return c
+	}
+	if n.children == nil {
+		n.children = map[string]*dirNode{}
+	}
+	c := &dirNode{}
+	n.children[name] = c
+	return c
+}
+
+// cursor is a chain of open folders from dest down to the folder of the last entry: comps[i]
+// is the name of the folder roots[i] has open, inside roots[i-1] (or dest).
+type cursor struct {
+	comps []string
+	roots []*os.Root
+	nodes []*dirNode
+}
+
+func (c *cursor) close() {
+	for _, r := range c.roots {
+		_ = r.Close()
+	}
+	c.comps, c.roots, c.nodes = c.comps[:0], c.roots[:0], c.nodes[:0]
 }
 
 func entryError(name, format string, args ...any) error {
@@ -139,7 +217,7 @@ func cleanName(name string) (string, error) {
 	if strings.ContainsRune(name, 0) {
 		return "", entryError(name, "NUL byte in name")
 	}
-	for _, part := range strings.Split(name, "/") {
+	for part := range strings.SplitSeq(name, "/") {
 		if part == ".." {
 			return "", entryError(name, `".." in path (path traversal)`)
 		}
@@ -155,6 +233,9 @@ func (x *extractor) extract(hdr *tar.Header, tr io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil // PAX global headers carry metadata only
 	}
+	if max := x.limits.MaxPathBytes; max > 0 && (len(hdr.Name) > max || len(hdr.Linkname) > max) {
+		return entryError(clip(hdr.Name, 100), "name or link target longer than %d bytes, the longest path a build can open", max)
+	}
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
@@ -165,18 +246,28 @@ func (x *extractor) extract(hdr *tar.Header, tr io.Reader) error {
 		}
 		return nil
 	}
-	if err := x.parents(hdr.Name, name); err != nil {
+	if x.limits.MaxBytes > 0 {
+		usage := DiskUsage(hdr.Typeflag, hdr.Size, name)
+		if usage > x.limits.MaxBytes-x.bytes {
+			return fmt.Errorf("bundle: source bundle expands beyond %d bytes, the limit (at entry %q); is the .dockerignore of the build context missing?", x.limits.MaxBytes, clip(hdr.Name, 200))
+		}
+		x.bytes += usage
+	}
+	comps := strings.Split(name, "/")
+	parent, node, err := x.enter(hdr.Name, comps[:len(comps)-1])
+	if err != nil {
 		return err
 	}
+	base := comps[len(comps)-1]
 	perm := fs.FileMode(hdr.Mode) & fs.ModePerm
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		return x.dir(hdr, name, perm)
+		return x.dir(hdr, parent, node, base, perm)
 	case tar.TypeReg:
-		return x.regular(hdr, name, perm, tr)
+		return x.regular(hdr, parent, name, base, perm, tr)
 	case tar.TypeSymlink:
-		return x.symlink(hdr, name)
+		return x.symlink(hdr, parent, name, base)
 	case tar.TypeLink:
 		return x.hardlink(hdr, name)
 	case tar.TypeChar, tar.TypeBlock:
@@ -188,55 +279,84 @@ func (x *extractor) extract(hdr *tar.Header, tr io.Reader) error {
 	}
 }
 
-// parents makes sure every ancestor of name is a real folder inside dest, creating missing
-// ones, and refuses to go through a symlink or a file.
-func (x *extractor) parents(raw, name string) error {
-	var ancestors []string
-	for d := path.Dir(name); !x.dirs[d]; d = path.Dir(d) {
-		ancestors = append(ancestors, d)
+// enter moves the cursor to the folder dir (its path components), making sure every folder on
+// the way is a real folder inside dest: missing ones are created, and going through a symlink or
+// a file is refused. It returns the open folder and its node. Only the components that differ
+// from the cursor's folder are visited, a few system calls each, so a path costs no more than its
+// length, however deep it is. (Each open folder remembers its path for error messages, which
+// costs memory quadratic in the depth: bounded by Limits.MaxPathBytes to a few MB.)
+func (x *extractor) enter(raw string, dir []string) (*os.Root, *dirNode, error) {
+	c := &x.cursor
+	common := 0
+	for common < len(c.comps) && common < len(dir) && c.comps[common] == dir[common] {
+		common++
 	}
-	for _, d := range slices.Backward(ancestors) {
-		fi, err := x.root.Lstat(d)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := x.root.Mkdir(d, 0o755); err != nil {
-				return fmt.Errorf("bundle: entry %q: creating folder %q: %w", raw, d, err)
+	for i := common; i < len(c.roots); i++ {
+		_ = c.roots[i].Close()
+	}
+	c.comps, c.roots, c.nodes = c.comps[:common], c.roots[:common], c.nodes[:common]
+	cur, node := x.root, x.tree
+	if common > 0 {
+		cur, node = c.roots[common-1], c.nodes[common-1]
+	}
+	for i := common; i < len(dir); i++ {
+		comp := dir[i]
+		child := node.child(comp)
+		if child == nil {
+			if err := x.mkdir(raw, cur, comp, dir[:i+1]); err != nil {
+				return nil, nil, err
 			}
-		case err != nil:
-			return fmt.Errorf("bundle: entry %q: checking folder %q: %w", raw, d, err)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			return entryError(raw, "would be written through the symlink %q", d)
-		case !fi.IsDir():
-			return entryError(raw, "%q is not a folder", d)
+			child = node.add(comp)
 		}
-		x.dirs[d] = true
+		next, err := cur.OpenRoot(comp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bundle: entry %q: opening folder %q: %w", raw, strings.Join(dir[:i+1], "/"), err)
+		}
+		c.comps, c.roots, c.nodes = append(c.comps, comp), append(c.roots, next), append(c.nodes, child)
+		cur, node = next, child
+	}
+	return cur, node, nil
+}
+
+// mkdir makes sure comp is a real folder in parent, creating it if missing.
+func (x *extractor) mkdir(raw string, parent *os.Root, comp string, full []string) error {
+	fi, err := parent.Lstat(comp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := parent.Mkdir(comp, 0o755); err != nil {
+			return fmt.Errorf("bundle: entry %q: creating folder %q: %w", raw, strings.Join(full, "/"), err)
+		}
+	case err != nil:
+		return fmt.Errorf("bundle: entry %q: checking folder %q: %w", raw, strings.Join(full, "/"), err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return entryError(raw, "would be written through the symlink %q", strings.Join(full, "/"))
+	case !fi.IsDir():
+		return entryError(raw, "%q is not a folder", strings.Join(full, "/"))
 	}
 	return nil
 }
 
-func (x *extractor) dir(hdr *tar.Header, name string, perm fs.FileMode) error {
-	if !x.dirs[name] {
-		err := x.root.Mkdir(name, 0o755)
+func (x *extractor) dir(hdr *tar.Header, parent *os.Root, node *dirNode, base string, perm fs.FileMode) error {
+	child := node.child(base)
+	if child == nil {
+		err := parent.Mkdir(base, 0o755)
 		if errors.Is(err, fs.ErrExist) {
-			fi, lerr := x.root.Lstat(name)
+			fi, lerr := parent.Lstat(base)
 			if lerr != nil || !fi.IsDir() {
 				return entryError(hdr.Name, "a non-folder already exists at that path")
 			}
 		} else if err != nil {
 			return fmt.Errorf("bundle: entry %q: %w", hdr.Name, err)
 		}
-		x.dirs[name] = true
+		child = node.add(base)
 	}
-	x.dirMeta = append(x.dirMeta, dirMeta{name: name, mode: perm, mtime: hdr.ModTime})
+	// A folder named again keeps one record, the last one's mode and time.
+	child.meta = &dirMeta{mode: perm, mtime: hdr.ModTime}
 	return nil
 }
 
-func (x *extractor) regular(hdr *tar.Header, name string, perm fs.FileMode, r io.Reader) error {
-	if x.limits.MaxBytes > 0 && hdr.Size > x.limits.MaxBytes-x.bytes {
-		return fmt.Errorf("bundle: source bundle expands beyond %d bytes, the limit (at entry %q); is the .dockerignore of the build context missing?", x.limits.MaxBytes, hdr.Name)
-	}
-	x.bytes += hdr.Size
-	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+func (x *extractor) regular(hdr *tar.Header, parent *os.Root, name, base string, perm fs.FileMode, r io.Reader) error {
+	f, err := parent.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return entryError(hdr.Name, "something already exists at that path")
 	}
@@ -254,18 +374,18 @@ func (x *extractor) regular(hdr *tar.Header, name string, perm fs.FileMode, r io
 	if err != nil {
 		return fmt.Errorf("bundle: entry %q: %w", hdr.Name, err)
 	}
-	if err := x.root.Chtimes(name, hdr.ModTime, hdr.ModTime); err != nil {
+	if err := parent.Chtimes(base, hdr.ModTime, hdr.ModTime); err != nil {
 		return fmt.Errorf("bundle: entry %q: %w", hdr.Name, err)
 	}
 	x.regulars[name] = true
 	return nil
 }
 
-func (x *extractor) symlink(hdr *tar.Header, name string) error {
+func (x *extractor) symlink(hdr *tar.Header, parent *os.Root, name, base string) error {
 	if symlinkEscapes(name, hdr.Linkname) {
 		return entryError(hdr.Name, "symlink to %q leaves the destination folder", hdr.Linkname)
 	}
-	if err := x.root.Symlink(hdr.Linkname, name); err != nil {
+	if err := parent.Symlink(hdr.Linkname, base); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return entryError(hdr.Name, "something already exists at that path")
 		}
@@ -320,18 +440,41 @@ func resolvesInside(root *os.Root, name string) error {
 	return err
 }
 
+// finishDirs applies the folders' modes and times, children before their parents, so that
+// restricting a folder never blocks setting what is inside it.
 func (x *extractor) finishDirs() error {
-	// Deepest first, so that restricting a folder never blocks setting its children.
-	slices.SortStableFunc(x.dirMeta, func(a, b dirMeta) int {
-		return strings.Count(b.name, "/") - strings.Count(a.name, "/")
-	})
-	for _, d := range x.dirMeta {
-		if err := x.root.Chmod(d.name, d.mode); err != nil {
-			return fmt.Errorf("bundle: entry %q: %w", d.name, err)
+	return x.finishDir(x.tree, nil)
+}
+
+// finishDir visits n, whose path is name. The path grows and shrinks in one buffer, so that a deep
+// tree costs no copy of every ancestor's path.
+func (x *extractor) finishDir(n *dirNode, name []byte) error {
+	for _, comp := range slices.Sorted(maps.Keys(n.children)) {
+		sub := name
+		if len(sub) > 0 {
+			sub = append(sub, '/')
 		}
-		if err := x.root.Chtimes(d.name, d.mtime, d.mtime); err != nil {
-			return fmt.Errorf("bundle: entry %q: %w", d.name, err)
+		if err := x.finishDir(n.children[comp], append(sub, comp...)); err != nil {
+			return err
 		}
 	}
+	if n.meta == nil || len(name) == 0 {
+		return nil
+	}
+	p := string(name)
+	if err := x.root.Chmod(p, n.meta.mode); err != nil {
+		return fmt.Errorf("bundle: entry %q: %w", p, err)
+	}
+	if err := x.root.Chtimes(p, n.meta.mtime, n.meta.mtime); err != nil {
+		return fmt.Errorf("bundle: entry %q: %w", p, err)
+	}
 	return nil
+}
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -3,8 +3,10 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,9 +230,10 @@ func TestExtractLimits(t *testing.T) {
 		limits Limits
 		want   string
 	}{
-		{name: "within", limits: Limits{MaxBytes: 1200, MaxEntries: 2}},
+		// Each 600-byte file takes a 4 KiB block and its name (1 + 16 bytes) in the folder.
+		{name: "within", limits: Limits{MaxBytes: 2 * 4113, MaxEntries: 2, MaxPathBytes: 1}},
 		{name: "unbounded", limits: Limits{}},
-		{name: "too many bytes", limits: Limits{MaxBytes: 1000}, want: `expands beyond 1000 bytes, the limit (at entry "b")`},
+		{name: "too many bytes", limits: Limits{MaxBytes: 2*4113 - 1}, want: `expands beyond 8225 bytes, the limit (at entry "b")`},
 		{name: "too many entries", limits: Limits{MaxEntries: 1}, want: "more than 1 entries"},
 	}
 	for _, tc := range cases {
@@ -249,6 +252,66 @@ func TestExtractLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestExtractRefusesLongPaths(t *testing.T) {
+	long := strings.Repeat("d/", 30) + "f" // 61 bytes
+	for _, tc := range []struct {
+		name  string
+		entry hostile
+	}{
+		{"long name", hostile{name: long, typ: tar.TypeReg, content: "x"}},
+		{"long symlink target", hostile{name: "l", typ: tar.TypeSymlink, linkname: long}},
+		{"long hard link target", hostile{name: "h", typ: tar.TypeLink, linkname: long}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := t.TempDir()
+			err := ExtractLimited(bytes.NewReader(makeArchive(t, []hostile{tc.entry})), dest, Limits{MaxPathBytes: 60})
+			mustContain(t, err, "longer than 60 bytes")
+			if des, _ := os.ReadDir(dest); len(des) != 0 {
+				t.Errorf("something was written for the refused entry: %v", des)
+			}
+		})
+	}
+	if err := ExtractLimited(bytes.NewReader(makeArchive(t, []hostile{{name: long, typ: tar.TypeReg}})), t.TempDir(), Limits{MaxPathBytes: 61}); err != nil {
+		t.Errorf("a name at the limit was refused: %v", err)
+	}
+}
+
+// DiskUsage bounds what the kubelet measures: a tree of many small files and folders, extracted,
+// takes no more disk than the sum DiskUsage gives for its entries.
+func TestDiskUsageBoundsTheExtractedTree(t *testing.T) {
+	var entries []hostile
+	var want int64
+	add := func(h hostile) {
+		entries = append(entries, h)
+		want += DiskUsage(h.typ, int64(len(h.content)), h.name)
+	}
+	for i := range 50 {
+		d := fmt.Sprintf("dir%02d", i)
+		add(hostile{name: d, typ: tar.TypeDir, mode: 0o755})
+		for j := range 20 {
+			add(hostile{name: fmt.Sprintf("%s/file-with-a-longer-name-%02d", d, j), typ: tar.TypeReg, content: strings.Repeat("x", 100*j)})
+		}
+		add(hostile{name: d + "/link", typ: tar.TypeSymlink, linkname: "file-with-a-longer-name-01"})
+	}
+	dest := t.TempDir()
+	if err := Extract(bytes.NewReader(makeArchive(t, entries)), dest); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("du", "-s", "--block-size=1", dest).Output()
+	if err != nil {
+		t.Skipf("du: %v", err)
+	}
+	var used int64
+	if _, err := fmt.Sscan(string(out), &used); err != nil {
+		t.Fatal(err)
+	}
+	// du counts dest itself, which is not an entry.
+	if used-blockSize > want {
+		t.Errorf("the extracted tree takes %d bytes on disk, more than the %d DiskUsage counts for its entries", used-blockSize, want)
+	}
+	t.Logf("du %d bytes, DiskUsage %d bytes", used, want)
 }
 
 func TestExtractCorruptInput(t *testing.T) {
@@ -283,5 +346,42 @@ func TestExtractIntoFolderWithExistingFiles(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(dest, "keep")); err != nil || fi.Mode()&fs.ModeType != 0 {
 		t.Fatalf("existing file changed: %v %v", fi, err)
+	}
+}
+
+// A folder named again and again is remembered once: memory does not grow with duplicate
+// entries, however long their names.
+func TestExtractMemoryDoesNotGrowWithDuplicates(t *testing.T) {
+	archive := dupArchive(5000, longDir(15, 250))(t) // 19 MB of names, under 200 KB compressed
+	var peak uint64
+	stop := samplePeakHeap(&peak)
+	err := Extract(bytes.NewReader(archive), t.TempDir())
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak > 16<<20 {
+		t.Errorf("extracting 5,000 copies of one folder took a %d MiB heap; want it independent of the copies", peak>>20)
+	}
+	t.Logf("archive %d bytes, peak heap %.1f MiB", len(archive), float64(peak)/(1<<20))
+}
+
+// The deepest name the limits accept unpacks, and the file is where its name says.
+func TestExtractDeepestAcceptedName(t *testing.T) {
+	name := deepName(1999)
+	if len(name) > DefaultLimits.MaxPathBytes {
+		t.Fatalf("test name of %d bytes is over the limit", len(name))
+	}
+	dest := t.TempDir()
+	if err := Extract(bytes.NewReader(makeArchive(t, []hostile{{name: name, typ: tar.TypeReg, content: "deep"}})), dest); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = root.Close() }()
+	if b, err := root.ReadFile(name); err != nil || string(b) != "deep" {
+		t.Errorf("reading the deep file back: %q, %v", b, err)
 	}
 }

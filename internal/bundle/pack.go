@@ -3,10 +3,12 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -42,6 +44,9 @@ type PackOptions struct {
 	// own path even when .dockerignore excludes it (as Docker does); outside ContextDir it is
 	// packed as ExternalDockerfilePath.
 	Dockerfile string
+	// Limits are the cluster side's: a context beyond them is refused before anything is packed
+	// or sent. The zero value means DefaultLimits.
+	Limits Limits
 }
 
 // PackStats describes a packed context.
@@ -146,7 +151,89 @@ func planContext(opts PackOptions) (*contextPlan, error) {
 			return nil, err
 		}
 	}
+	limits := opts.Limits
+	if limits == (Limits{}) {
+		limits = DefaultLimits
+	}
+	if err := plan.checkLimits(limits); err != nil {
+		return nil, err
+	}
 	return plan, nil
+}
+
+// checkLimits refuses a context the build pod would refuse to unpack, saying which limit it
+// passes and where the bulk of it lies, so that the user knows what to put in .dockerignore.
+func (p *contextPlan) checkLimits(l Limits) error {
+	const fix = "exclude what the build does not need in the context's .dockerignore"
+	var usage int64
+	for _, e := range p.entries {
+		if l.MaxPathBytes > 0 && (len(e.name) > l.MaxPathBytes || len(e.link) > l.MaxPathBytes) {
+			return fmt.Errorf("bundle: the path %q (or its symlink target) is longer than %d bytes, the longest a build can open; shorten it, or %s",
+				clip(e.name, 120), l.MaxPathBytes, fix)
+		}
+		usage += DiskUsage(e.typeflag(), e.size, e.name)
+	}
+	// Every entry is a file or folder of the archive; PAX records never count (Pack writes no
+	// global header).
+	if n := len(p.entries); l.MaxEntries > 0 && n > l.MaxEntries {
+		return fmt.Errorf("bundle: the build context has %d files and folders, more than the %d a build pod unpacks; %s (the most: %s)",
+			n, l.MaxEntries, fix, p.largest(func(entry) int64 { return 1 }, func(v int64) string { return fmt.Sprintf("%d", v) }))
+	}
+	if l.MaxBytes > 0 && usage > l.MaxBytes {
+		have, limit := humanBytes(usage), humanBytes(l.MaxBytes)
+		if have == limit {
+			have, limit = fmt.Sprintf("%d bytes", usage), fmt.Sprintf("%d bytes", l.MaxBytes)
+		}
+		return fmt.Errorf("bundle: the build context takes %s unpacked, more than the %s a build pod unpacks; %s (the largest: %s)",
+			have, limit, fix, p.largest(func(e entry) int64 { return DiskUsage(e.typeflag(), e.size, e.name) }, humanBytes))
+	}
+	return nil
+}
+
+// largest names the three top-level files or folders of the context with the most weight.
+func (p *contextPlan) largest(weight func(entry) int64, format func(int64) string) string {
+	totals := map[string]int64{}
+	for _, e := range p.entries {
+		top, _, _ := strings.Cut(e.name, "/")
+		totals[top] += weight(e)
+	}
+	tops := slices.Collect(maps.Keys(totals))
+	slices.SortFunc(tops, func(a, b string) int {
+		if c := cmp.Compare(totals[b], totals[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	var out []string
+	for _, t := range tops[:min(3, len(tops))] {
+		out = append(out, t+" "+format(totals[t]))
+	}
+	return strings.Join(out, ", ")
+}
+
+// typeflag is the tar type the entry is written as.
+func (e entry) typeflag() byte {
+	switch {
+	case e.mode.IsDir():
+		return tar.TypeDir
+	case e.mode&fs.ModeSymlink != 0:
+		return tar.TypeSymlink
+	}
+	return tar.TypeReg
+}
+
+// humanBytes prints a size in binary units, as a person reads it.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // locateDockerfile returns the Dockerfile's path inside the archive and, when it lives

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -469,6 +470,68 @@ func TestPackErrors(t *testing.T) {
 			}
 			if buf.Len() != 0 {
 				t.Errorf("Pack wrote %d bytes before failing on bad input", buf.Len())
+			}
+		})
+	}
+}
+
+// Pack refuses, before writing anything, a context the build pod would refuse to unpack, and says
+// which limit it passes and where the bulk lies; a context exactly at the limits passes both.
+func TestPackChecksTheClusterLimits(t *testing.T) {
+	root := t.TempDir()
+	tree := map[string]node{"Dockerfile": file("FROM scratch\n"), "src/main.go": file("package main\n")}
+	for i := range 30 {
+		tree[fmt.Sprintf("node_modules/m%02d/index.js", i)] = file(strings.Repeat("x", 5000))
+	}
+	tree["deep/"+strings.Repeat("d", 40)+"/f"] = file("x")
+	writeTree(t, root, tree, nil)
+	opts := PackOptions{ContextDir: root, Dockerfile: filepath.Join(root, "Dockerfile"), Limits: Limits{MaxPathBytes: 1 << 20}}
+	var full bytes.Buffer
+	if _, err := Pack(opts, &full); err != nil {
+		t.Fatal(err)
+	}
+	entries := readArchive(t, full.Bytes())
+	var usage int64
+	for _, e := range entries {
+		usage += DiskUsage(e.hdr.Typeflag, e.hdr.Size, strings.TrimSuffix(e.hdr.Name, "/"))
+	}
+	exact := Limits{MaxBytes: usage, MaxEntries: len(entries), MaxPathBytes: len("deep/" + strings.Repeat("d", 40) + "/f")}
+
+	cases := []struct {
+		name   string
+		limits Limits
+		want   []string
+	}{
+		{name: "exactly at the limits", limits: exact},
+		{name: "one entry too many", limits: Limits{MaxBytes: exact.MaxBytes, MaxEntries: exact.MaxEntries - 1, MaxPathBytes: exact.MaxPathBytes},
+			want: []string{fmt.Sprintf("has %d files and folders, more than the %d", exact.MaxEntries, exact.MaxEntries-1), ".dockerignore", "the most: node_modules 61"}},
+		{name: "one byte too many", limits: Limits{MaxBytes: exact.MaxBytes - 1, MaxEntries: exact.MaxEntries, MaxPathBytes: exact.MaxPathBytes},
+			want: []string{"unpacked, more than the", ".dockerignore", "the largest: node_modules 365.3 KiB"}},
+		{name: "a path too long", limits: Limits{MaxBytes: exact.MaxBytes, MaxEntries: exact.MaxEntries, MaxPathBytes: exact.MaxPathBytes - 1},
+			want: []string{`"deep/dddd`, fmt.Sprintf("longer than %d bytes", exact.MaxPathBytes-1), ".dockerignore"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts
+			o.Limits = tc.limits
+			var buf bytes.Buffer
+			_, err := Pack(o, &buf)
+			// The cluster side agrees with the CLI, entry for entry and byte for byte.
+			xerr := ExtractLimited(bytes.NewReader(full.Bytes()), t.TempDir(), tc.limits)
+			if len(tc.want) == 0 {
+				if err != nil || xerr != nil {
+					t.Fatalf("a context at the limits: Pack %v, Extract %v", err, xerr)
+				}
+				return
+			}
+			for _, w := range tc.want {
+				mustContain(t, err, w)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("Pack wrote %d bytes of a context it refuses", buf.Len())
+			}
+			if xerr == nil {
+				t.Errorf("Pack refuses what Extract accepts: %v", err)
 			}
 		})
 	}

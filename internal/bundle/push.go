@@ -2,9 +2,9 @@ package bundle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -129,14 +129,14 @@ func (r *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Fetch pulls the bundle ref ("repo@sha256:…"; a tag is refused) and unpacks its single
-// layer into dest with [Extract] and [DefaultLimits].
+// Fetch pulls the bundle ref ("repo@sha256:…"; a tag is refused) and unpacks its single layer
+// into dest with [Extract] and [DefaultLimits].
 //
-// Every byte is checked against the digests: the manifest against ref, the layer against the
-// manifest. The layer is verified as it streams, so a corrupt or tampered layer is reported
-// after it was unpacked (the files stay inside dest either way); the caller must treat dest
-// as garbage when Fetch fails.
-func Fetch(ctx context.Context, ref, dest string, opts ...remote.Option) error {
+// Every byte is checked against the digests before any of it is unpacked: the manifest against
+// ref, then the layer, downloaded whole into a file in scratch (a folder, on a volume with room
+// for the compressed bundle; the file is removed afterwards), against the manifest. A corrupt or
+// tampered bundle leaves dest untouched. ctx bounds the download and the unpacking.
+func Fetch(ctx context.Context, ref, dest, scratch string, opts ...remote.Option) error {
 	if !strings.Contains(ref, "@sha256:") {
 		return fmt.Errorf("bundle: source bundle %q is not pinned by digest; bundles are only fetched as repo@sha256:<64 hex digits>, which is what flow build writes", ref)
 	}
@@ -156,45 +156,74 @@ func Fetch(ctx context.Context, ref, dest string, opts ...remote.Option) error {
 	if len(layers) != 1 {
 		return fmt.Errorf("bundle: %s has %d layers, but a source bundle has exactly one (the build context); point the ImageBuild at an image pushed by flow build", ref, len(layers))
 	}
-	mt, err := layers[0].MediaType()
+	layer := layers[0]
+	mt, err := layer.MediaType()
 	if err != nil {
 		return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
 	}
 	if mt != types.OCILayer && mt != types.DockerLayer {
 		return fmt.Errorf("bundle: the layer of %s has media type %q, but a source bundle's is %q (a gzipped tar)", ref, mt, types.OCILayer)
 	}
-	rc, err := layers[0].Compressed()
+	size, err := layer.Size()
+	if err != nil {
+		return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
+	}
+	if max := DefaultLimits.MaxBytes; size > max {
+		return fmt.Errorf("bundle: the layer of %s is %d bytes, more than the %d a source bundle may be", ref, size, max)
+	}
+	file, err := download(ctx, layer, scratch)
 	if err != nil {
 		return fmt.Errorf("bundle: downloading source bundle %s: %w", ref, err)
 	}
-	defer func() { _ = rc.Close() }()
-	// The digest check fires when the layer has been read to its end; gzip may stop short of
-	// trailing bytes, so they are read too. Download and verification errors are told apart
-	// from archive errors, since they call for a different fix.
-	src := &readErrRecorder{r: rc}
-	err = Extract(src, dest)
-	if err == nil {
-		_, err = io.Copy(io.Discard, src)
-	}
-	if src.err != nil {
-		return fmt.Errorf("bundle: downloading source bundle %s: %w", ref, src.err)
-	}
-	if err != nil {
+	defer func() {
+		_ = file.Close()
+		_ = os.Remove(file.Name())
+	}()
+	if err := Extract(&ctxReader{ctx: ctx, r: file}, dest); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("bundle: unpacking source bundle %s: %w", ref, context.Cause(ctx))
+		}
 		return fmt.Errorf("%w (source bundle %s)", err, ref)
 	}
 	return nil
 }
 
-// readErrRecorder remembers the first error other than io.EOF its reader returned.
-type readErrRecorder struct {
-	r   io.Reader
-	err error
+// download copies the layer's compressed bytes into a new file in scratch, and returns it
+// rewound, once go-containerregistry has checked them against the layer's digest and size.
+func download(ctx context.Context, layer v1.Layer, scratch string) (*os.File, error) {
+	rc, err := layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rc.Close() }()
+	f, err := os.CreateTemp(scratch, "bundle-*.tar.gz")
+	if err != nil {
+		return nil, fmt.Errorf("creating a file for the download: %w", err)
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, err
+	}
+	// The verifying reader reports a digest or size mismatch when it reaches the end.
+	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: rc}); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	return f, nil
 }
 
-func (r *readErrRecorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
-		r.err = err
+// ctxReader stops reading once ctx is done, so that a long copy or unpacking obeys a deadline.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, context.Cause(r.ctx)
 	}
-	return n, err
+	return r.r.Read(p)
 }

@@ -8,11 +8,13 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -128,9 +130,12 @@ func TestPushAndFetch(t *testing.T) {
 		t.Fatalf("tags %v (err %v), want none", tags, err)
 	}
 
-	dest := filepath.Join(t.TempDir(), "workspace")
-	if err := Fetch(ctx, ref, dest); err != nil {
+	dest, scratch := filepath.Join(t.TempDir(), "workspace"), t.TempDir()
+	if err := Fetch(ctx, ref, dest, scratch); err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("the download was left behind: %v", left)
 	}
 	want, got := snapshot(t, src), snapshot(t, dest)
 	if len(got) != len(want) {
@@ -344,10 +349,37 @@ func TestFetchRefuses(t *testing.T) {
 				}
 				defer func() { reg.tamper = nil }()
 			}
-			err := Fetch(ctx, tc.ref, t.TempDir())
+			dest := filepath.Join(t.TempDir(), "workspace")
+			err := Fetch(ctx, tc.ref, dest, t.TempDir())
 			t.Log(err)
 			mustContain(t, err, tc.want)
+			// Nothing is unpacked from a bundle that is not the one asked for.
+			if entries, _ := os.ReadDir(dest); len(entries) != 0 {
+				t.Errorf("files were unpacked before the bundle was verified: %v", entries)
+			}
 		})
+	}
+}
+
+// The fetch obeys its context: a build's timeout ends a download or an unpacking that drags on.
+func TestFetchObeysItsDeadline(t *testing.T) {
+	reg := newTestRegistry(t)
+	img, _ := buildBundle(t, map[string]node{"Dockerfile": file("FROM scratch\n"), "big": file(strings.Repeat("x", 1<<20))})
+	ref, _, err := Push(context.Background(), reg.host+"/team/app", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.tamper = func(_ string, body []byte) []byte {
+		time.Sleep(time.Second) // a registry that answers slowly
+		return body
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = Fetch(ctx, ref, filepath.Join(t.TempDir(), "workspace"), t.TempDir())
+	mustContain(t, err, "deadline exceeded")
+	if took := time.Since(start); took > 800*time.Millisecond {
+		t.Errorf("Fetch returned %s after its deadline", took)
 	}
 }
 

@@ -35,7 +35,8 @@ func Main(args []string) int {
 	fs := flag.NewFlagSet("fetch-source", flag.ContinueOnError)
 	image := fs.String("image", "", "source bundle, by digest (repository@sha256:...)")
 	dest := fs.String("dest", "/workspace", "directory to unpack the build context into")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	scratch := fs.String("scratch", os.TempDir(), "directory the compressed bundle is downloaded into and verified before anything is unpacked")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long (the build pod passes its build's spec.timeout)")
 	platformFlag := fs.String("check-platform", "", "after unpacking, check that the Dockerfile's base images are published for this platform (os/arch[/variant])")
 	dockerfilePath := fs.String("dockerfile", "Dockerfile", "the Dockerfile, relative to the build context (with --check-platform)")
 	target := fs.String("target", "", "the Dockerfile stage built (with --check-platform); empty: the last one")
@@ -67,7 +68,7 @@ func Main(args []string) int {
 	start := time.Now()
 	// DOCKER_CONFIG points at the build's push Secret, mounted read-only; the default keychain reads it
 	// exactly as Kaniko does, so one Secret serves both containers.
-	err := bundle.Fetch(ctx, *image, *dest, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
+	err := bundle.Fetch(ctx, *image, *dest, *scratch, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
 	if err != nil {
 		return fail(err.Error(), 1) // names the bundle already
 	}
