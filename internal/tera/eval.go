@@ -17,6 +17,14 @@ type Options struct {
 	Lenient bool
 }
 
+// Unavailable is a variable value that exists but cannot be used, such as a secret reference the
+// renderer cannot resolve. Rendering fails where the template needs its value, with the message
+// given, and nowhere else: a file that never uses the variable renders fine.
+type Unavailable struct {
+	// En and Ja say why the value cannot be used.
+	En, Ja string
+}
+
 // Limits that keep a hostile or mistaken template from taking the CLI down.
 const (
 	// MaxOutput bounds the rendered text.
@@ -188,6 +196,17 @@ func (r *renderer) eval(e expr) (any, error) {
 			return "", nil
 		}
 		return nil, r.undefinedErr(e, u.name)
+	}
+	if u, ok := v.(Unavailable); ok {
+		if r.opts.Lenient {
+			return "", nil
+		}
+		name := ""
+		if p, isPath := e.(path); isPath {
+			name = p.name
+		}
+		return nil, errAt(r.src, e.pos(), CodeValue, name,
+			fmt.Sprintf("variable `%s` cannot be used: %s", name, u.En), fmt.Sprintf("変数 `%s` は使用できません: %s", name, u.Ja))
 	}
 	return v, nil
 }
@@ -398,7 +417,7 @@ func (r *renderer) filtered(x filtered) (any, error) {
 		if v, err = r.value(x.x); err != nil {
 			return nil, err
 		}
-		arg, err := r.filterArg(filters[0], "value", true)
+		arg, err := r.filterArg(filters[0], "value")
 		if err != nil {
 			return nil, err
 		}
@@ -417,18 +436,15 @@ func (r *renderer) filtered(x filtered) (any, error) {
 	return v, nil
 }
 
-func (r *renderer) filterArg(f filterCall, name string, required bool) (any, error) {
+func (r *renderer) filterArg(f filterCall, name string) (any, error) {
 	for k := range f.args {
-		if k != name && !(f.name == "replace" && (k == "from" || k == "to")) {
+		if k != name && (f.name != "replace" || k != "from" && k != "to") {
 			return nil, r.errorf(f.args[k].pos(), CodeSyntax, f.name, "filter %s has no argument %s", "フィルター %s に引数 %s はありません", f.name, k)
 		}
 	}
 	e, ok := f.args[name]
 	if !ok {
-		if required {
-			return nil, r.errorf(f.off, CodeSyntax, f.name, "filter %s needs the argument %s=…", "フィルター %s には引数 %s=… が必要です", f.name, name)
-		}
-		return nil, nil
+		return nil, r.errorf(f.off, CodeSyntax, f.name, "filter %s needs the argument %s=…", "フィルター %s には引数 %s=… が必要です", f.name, name)
 	}
 	return r.eval(e)
 }
@@ -438,7 +454,7 @@ func (r *renderer) applyFilter(f filterCall, v any) (any, error) {
 	switch f.name {
 	case "default":
 		// default after another filter: the value is defined by then.
-		_, err := r.filterArg(f, "value", true)
+		_, err := r.filterArg(f, "value")
 		return v, err
 	case "lower":
 		fn = strings.ToLower
@@ -451,11 +467,11 @@ func (r *renderer) applyFilter(f filterCall, v any) (any, error) {
 	case "capitalize":
 		fn = capitalize
 	case "replace":
-		from, err := r.filterArg(f, "from", true)
+		from, err := r.filterArg(f, "from")
 		if err != nil {
 			return nil, err
 		}
-		to, err := r.filterArg(f, "to", true)
+		to, err := r.filterArg(f, "to")
 		if err != nil {
 			return nil, err
 		}

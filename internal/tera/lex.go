@@ -168,6 +168,51 @@ func split(src string) ([]segment, error) {
 	return segs, nil
 }
 
+// Blank returns src with every tag and comment ({{ }}, {% %}, {# #}) overwritten by spaces, line
+// breaks kept, so that the text around the tags keeps its structure and its line and column
+// positions. It lets a caller look at the shape of a file (where a KDL block starts and ends)
+// before the variables that its tags need are known. Text between {% raw %} and {% endraw %}
+// is kept. Tags that never close are blanked to the end of src.
+func Blank(src string) string {
+	b := []byte(src)
+	blank := func(from, to int) {
+		for k := from; k < to && k < len(b); k++ {
+			if b[k] != '\n' && b[k] != '\r' {
+				b[k] = ' '
+			}
+		}
+	}
+	for i := 0; i < len(src); {
+		open := nextOpen(src, i)
+		if open < 0 {
+			break
+		}
+		closer := map[byte]string{'{': "}}", '%': "%}", '#': "#}"}[src[open+1]]
+		end := -1
+		if closer == "#}" {
+			if k := strings.Index(src[open+2:], closer); k >= 0 {
+				end = open + 2 + k
+			}
+		} else if k, err := tagEnd(src, open+2, closer); err == nil {
+			end = k
+		}
+		if end < 0 {
+			blank(open, len(src))
+			break
+		}
+		blank(open, end+2)
+		i = end + 2
+		if closer == "%}" && strings.TrimSpace(strings.Trim(src[open+2:end], "-")) == "raw" {
+			if k := strings.Index(src[i:], "endraw"); k >= 0 {
+				if start := strings.LastIndex(src[:i+k], "{%"); start >= i {
+					i = start
+				}
+			}
+		}
+	}
+	return string(b)
+}
+
 // nextOpen finds the next `{{`, `{%` or `{#` at or after i.
 func nextOpen(src string, i int) int {
 	for {

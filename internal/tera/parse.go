@@ -497,7 +497,7 @@ func (ep *exprParser) namedArgs() (map[string]expr, error) {
 	args := map[string]expr{}
 	for !ep.isOp(")") {
 		name := ep.next()
-		if name.kind != tokIdent || !(ep.peek().kind == tokOp && ep.peek().val == "=") {
+		if name.kind != tokIdent || ep.peek().kind != tokOp || ep.peek().val != "=" {
 			return nil, ep.p.errorf(name.off, CodeSyntax, "", "a named argument is expected here, as in default(value=\"x\"), found %s",
 				"ここには名前付き引数が必要です（例: default(value=\"x\")）。%s があります", name)
 		}
@@ -673,7 +673,7 @@ func (ep *exprParser) path(root token) (expr, error) {
 			}
 			p.parts = append(p.parts, x)
 			if l, ok := x.(literal); ok {
-				name.WriteString(fmt.Sprintf("[%v]", l.v))
+				fmt.Fprintf(&name, "[%v]", l.v)
 			} else {
 				name.WriteString("[…]")
 			}

@@ -222,3 +222,36 @@ func TestDeepNestingIsAnErrorNotACrash(t *testing.T) {
 		}
 	}
 }
+
+func TestBlankKeepsShapeAndPositions(t *testing.T) {
+	src := "image \"{{ x | default(value=\"}}\") }}/a\"\n{% if a %}\nport host={{ p }}\n{% endif %}{# c #}{% raw %}{{ kept }}{% endraw %}"
+	got := Blank(src)
+	if len(got) != len(src) || strings.Count(got, "\n") != strings.Count(src, "\n") {
+		t.Fatalf("Blank changed the length or the lines:\n%q\n%q", src, got)
+	}
+	for _, want := range []string{"image \"", "/a\"\n", "port host=", "{{ kept }}"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Blank(%q) = %q lacks %q", src, got, want)
+		}
+	}
+	for _, gone := range []string{"default", "if a", "endif", " c "} {
+		if strings.Contains(got, gone) {
+			t.Errorf("Blank(%q) = %q still holds %q", src, got, gone)
+		}
+	}
+	if got := Blank("a {{ never closed"); got != "a                " {
+		t.Errorf("an unclosed tag: %q", got)
+	}
+}
+
+func TestUnavailableFailsOnlyWhereUsed(t *testing.T) {
+	vars := map[string]any{"secret": Unavailable{En: "a 1Password reference", Ja: "1Password の参照"}, "x": "1"}
+	if got, err := Render(`{{ x }}{% if secret is defined %}!{% endif %}`, vars, Options{}); err != nil || got != "1!" {
+		t.Errorf("a template that does not use the value: %q, %v", got, err)
+	}
+	_, err := Render("a\n {{ secret }}", vars, Options{})
+	var te *Error
+	if !errors.As(err, &te) || te.Code != CodeValue || te.Name != "secret" || te.Line != 2 || !strings.Contains(te.Ja, "1Password の参照") {
+		t.Errorf("using it: %v", err)
+	}
+}
