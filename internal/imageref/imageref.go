@@ -65,8 +65,17 @@ type Reference struct {
 }
 
 // Parse splits an image name into its parts and validates each of them. Its
-// errors are *usererr.Error values naming the problem and how to fix it.
-func Parse(image string) (Reference, error) {
+// errors are *usererr.Error values naming the problem and how to fix it. A
+// name without a registry host or Docker Hub namespace is an error (there is
+// nowhere to push it); ParseLocal accepts one.
+func Parse(image string) (Reference, error) { return parse(image, false) }
+
+// ParseLocal is Parse for an image that is built but not pushed: a bare
+// name such as `myapp` or `myapp:16` is fine, and its Reference has an
+// empty Registry.
+func ParseLocal(image string) (Reference, error) { return parse(image, true) }
+
+func parse(image string, local bool) (Reference, error) {
 	if image == "" {
 		return Reference{}, usererr.InvalidImage("", problemEmpty)
 	}
@@ -91,11 +100,24 @@ func Parse(image string) (Reference, error) {
 
 	if !strings.Contains(rest, "/") {
 		// `localhost:5000` and `ghcr.io` are registries without a
-		// repository; saying "add a registry" would confuse.
-		if rest == "localhost" || (hasTag && digitsRE.MatchString(ref.Tag)) || (!hasTag && strings.Contains(rest, ".")) {
+		// repository; saying "add a registry" would confuse. A port needs a
+		// host name before it: `myapp:16` is the image myapp with tag 16.
+		if rest == "localhost" || strings.Contains(rest, ".") && (!hasTag || digitsRE.MatchString(ref.Tag)) {
 			return Reference{}, usererr.InvalidImage(image, problemHostOnly(image), remedyHostOnly(image))
 		}
-		return Reference{}, usererr.NoRegistry(image)
+		if !local {
+			return Reference{}, usererr.NoRegistry(image)
+		}
+		ref.Repository, ref.Path = rest, rest
+		if err := checkPath(image, ref); err != nil {
+			return Reference{}, err
+		}
+		if hasTag {
+			if err := ValidateTag(ref.Tag); err != nil {
+				return Reference{}, withTarget(err, ref.Repository)
+			}
+		}
+		return ref, nil
 	}
 
 	first, after, _ := strings.Cut(rest, "/")
@@ -255,7 +277,8 @@ type Target struct {
 	// Tags are the tags pushed, without repeats; the first is the primary tag
 	// (ImageBuild's status.output.image). There is always at least one.
 	Tags []string
-	// Registry is the registry host; DockerHub for Docker Hub.
+	// Registry is the registry host; DockerHub for Docker Hub; empty for a
+	// local name (ResolveLocal), which is built but never pushed.
 	Registry string
 }
 
@@ -264,7 +287,17 @@ type Target struct {
 // own tag, else "latest". A digest in the image is an error: a push creates
 // tags, it cannot write to a digest.
 func Resolve(image string, flagTags ...string) (Target, error) {
-	ref, err := Parse(image)
+	return resolve(image, false, flagTags)
+}
+
+// ResolveLocal is Resolve for an image that is built and not pushed: the
+// name may lack a registry (`myapp`, `myapp:16`).
+func ResolveLocal(image string, flagTags ...string) (Target, error) {
+	return resolve(image, true, flagTags)
+}
+
+func resolve(image string, local bool, flagTags []string) (Target, error) {
+	ref, err := parse(image, local)
 	if err != nil {
 		return Target{}, err
 	}
@@ -292,6 +325,19 @@ func Resolve(image string, flagTags ...string) (Target, error) {
 
 // Tag is the primary tag.
 func (t Target) Tag() string { return t.Tags[0] }
+
+// Local reports a name without a registry, which can be built but not pushed.
+func (t Target) Local() bool { return t.Registry == "" }
+
+// CanonicalRepository is the repository with Docker's implicit parts
+// written out for a local name (`myapp` → `docker.io/library/myapp`), the
+// form every tool reads the same way; other names are returned as written.
+func (t Target) CanonicalRepository() string {
+	if t.Local() {
+		return DockerHub + "/library/" + t.Repository
+	}
+	return t.Repository
+}
 
 // Image is the name with the primary tag, repo:tag, as printed in
 // `✓ api: ghcr.io/org/myapp:v1.2.0`.

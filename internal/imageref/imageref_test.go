@@ -41,6 +41,7 @@ func TestResolve(t *testing.T) {
 		{"IPv6 with port", "[::1]:5000/app:v1", "", Target{"[::1]:5000/app", []string{"v1"}, "[::1]:5000"}},
 		{"IPv6 without port", "[fe80::1]/app", "", Target{"[fe80::1]/app", []string{"latest"}, "[fe80::1]"}},
 		{"numeric tag after a path", "localhost:5000/app:5000", "", Target{"localhost:5000/app", []string{"5000"}, "localhost:5000"}},
+		{"numeric tag, docker hub", "myuser/postgres:16", "", Target{"myuser/postgres", []string{"16"}, "docker.io"}},
 
 		{"ECR example", "123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp:latest", "", Target{"123456789.dkr.ecr.ap-northeast-1.amazonaws.com/myapp", []string{"latest"}, "123456789.dkr.ecr.ap-northeast-1.amazonaws.com"}},
 		{"GCR deep path and separators", "gcr.io/my-project/my_app__x/sub.dir:v1.2.3-rc_1", "", Target{"gcr.io/my-project/my_app__x/sub.dir", []string{"v1.2.3-rc_1"}, "gcr.io"}},
@@ -111,6 +112,8 @@ func TestResolveErrors(t *testing.T) {
 		{"single component", "myapp", "", usererr.KindNoRegistry, "myapp", "", "", `image "ghcr.io/org/myapp"`},
 		{"single component with tag", "myapp:v1", "", usererr.KindNoRegistry, "myapp:v1", "", "", `image "ghcr.io/org/myapp"`},
 		{"single component even with --tag", "myapp", "v1", usererr.KindNoRegistry, "myapp", "", "", "registry"},
+		{"single component with a numeric tag is not a host", "myapp:16", "", usererr.KindNoRegistry, "myapp:16", "", "", `image "ghcr.io/org/myapp"`},
+		{"host only with a port after a domain", "registry.example.com:5000", "", usererr.KindInvalidImage, "registry.example.com:5000", "only a registry host", "リポジトリ名がありません", `"registry.example.com:5000/myapp"`},
 		{"host only with port", "localhost:5000", "", usererr.KindInvalidImage, "localhost:5000", "only a registry host", "レジストリホストだけ", `image "localhost:5000/myapp"`},
 		{"host only localhost", "localhost", "", usererr.KindInvalidImage, "localhost", "only a registry host", "リポジトリ名がありません", `"localhost/myapp"`},
 		{"host only domain", "ghcr.io", "", usererr.KindInvalidImage, "ghcr.io", "only a registry host", "リポジトリ名がありません", `"ghcr.io/myapp"`},
@@ -375,4 +378,34 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("go-containerregistry rejects accepted %q: %v", got.Image(), err)
 		}
 	})
+}
+
+// Without --push a name needs no registry: `myapp:16` is myapp with tag 16, built and discarded.
+func TestResolveLocal(t *testing.T) {
+	for _, tc := range []struct {
+		image, flag string
+		want        Target
+		canonical   string
+	}{
+		{"myapp", "", Target{"myapp", []string{"latest"}, ""}, "docker.io/library/myapp"},
+		{"myapp:16", "", Target{"myapp", []string{"16"}, ""}, "docker.io/library/myapp"},
+		{"myapp:16", "2", Target{"myapp", []string{"2"}, ""}, "docker.io/library/myapp"},
+		{"my-app__x-1", "", Target{"my-app__x-1", []string{"latest"}, ""}, "docker.io/library/my-app__x-1"},
+		{"ghcr.io/org/app:v1", "", Target{"ghcr.io/org/app", []string{"v1"}, "ghcr.io"}, "ghcr.io/org/app"},
+		{"localhost:5000/app", "", Target{"localhost:5000/app", []string{"latest"}, "localhost:5000"}, "localhost:5000/app"},
+	} {
+		var flags []string
+		if tc.flag != "" {
+			flags = []string{tc.flag}
+		}
+		got, err := ResolveLocal(tc.image, flags...)
+		if err != nil || !reflect.DeepEqual(got, tc.want) || got.CanonicalRepository() != tc.canonical {
+			t.Errorf("ResolveLocal(%q, %q) = %+v (%s), %v; want %+v (%s)", tc.image, tc.flag, got, got.CanonicalRepository(), err, tc.want, tc.canonical)
+		}
+	}
+	for _, bad := range []string{"MyApp", "myapp:-x", "localhost:5000", "ghcr.io", "my app", "myapp@sha256:" + hex64} {
+		if got, err := ResolveLocal(bad); err == nil {
+			t.Errorf("ResolveLocal(%q) = %+v, want an error", bad, got)
+		}
+	}
 }
