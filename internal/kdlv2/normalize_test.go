@@ -2,6 +2,7 @@ package kdlv2
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -107,5 +108,26 @@ func TestSyntaxErrorPositions(t *testing.T) {
 				t.Errorf("parseKDL(%q) error = %q, want prefix %q", tt.src, err, tt.want)
 			}
 		})
+	}
+}
+
+// Every syntax error has a Japanese text of its own: the Japanese block never shows an English
+// message, and the general fallback is kept for the parser library's own messages.
+func TestSyntaxErrorsHaveJapanese(t *testing.T) {
+	for _, src := range []string{
+		"a \"x", "a #\"x", "a }", "a {", "/* x", "a (t", "a 1x", "a #maybe", "a \"\\q\"", "a \"\\u{zz}\"",
+		"a \"\\u{d800}\"", "a \"\"\"x\"\"\"", "a \"\"\"\nx", "# x", "a {} b", "a \"\\", "a \xff", "a=", "(t)",
+		"a \"\"\"\n  \\q\n  \"\"\"", "a \"\"\"\n  x\n   \"\"\"",
+	} {
+		_, err := Parse([]byte(src))
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("Parse(%q) = %v, want a syntax error", src, err)
+			continue
+		}
+		fromLibrary := strings.Contains(se.Msg, " in state ") || strings.HasPrefix(se.Msg, "expected ")
+		if se.MsgJa == "" || se.MsgJa == "KDL の構文が正しくありません" && !fromLibrary {
+			t.Errorf("Parse(%q): %q has no Japanese text (got %q)", src, se.Msg, se.MsgJa)
+		}
 	}
 }

@@ -19,8 +19,8 @@ import (
 type SyntaxError struct {
 	// Line and Column are 1-based; Column counts Unicode characters, a tab counts as one.
 	Line, Column int
-	// Msg says what is wrong.
-	Msg string
+	// Msg says what is wrong; MsgJa says it in Japanese.
+	Msg, MsgJa string
 	// Excerpt is the offending source line followed by a line with a caret under the column,
 	// for callers that want to show it; it is not part of Error().
 	Excerpt string
@@ -183,6 +183,7 @@ func newSyntaxError(data []byte, off int, msg string) *SyntaxError {
 		Line:    line,
 		Column:  col,
 		Msg:     msg,
+		MsgJa:   japanese(msg),
 		Excerpt: text + "\n" + pad + "^",
 	}
 }

@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -90,10 +92,9 @@ func WithTransport(rt http.RoundTripper) Option {
 // own check it starts a blob upload — token scopes alone do not prove push
 // rights on Docker Hub — and cancels it at once; nothing is stored.
 //
-// Failures are *usererr.Error values: 401/403 (and the registry's UNAUTHORIZED
-// and DENIED codes) give usererr.AuthFailed; anything else — network, DNS,
-// TLS, registry errors — gives usererr.PushFailed with the cause on one line.
-// When ctx ends first, the error wraps ctx.Err() instead.
+// Failures are *usererr.Error values classified by cause (see PushError):
+// rejected credentials, a refused push, an unreachable registry, anything
+// else. When ctx ends first, the error wraps ctx.Err() instead.
 func CheckPush(ctx context.Context, repo string, kc authn.Keychain, opts ...Option) error {
 	o := options{transport: remote.DefaultTransport}
 	for _, opt := range opts {
@@ -158,9 +159,38 @@ func classify(ctx context.Context, err error, repo, host string, secrets []strin
 	if ctx.Err() != nil {
 		return fmt.Errorf("checking push permission for %s: %w", repo, ctx.Err())
 	}
+	return pushError(err, repo, host, secrets)
+}
+
+// PushError turns a failed registry write to repo (a push check, an upload)
+// into the error the user sees, by cause: the registry rejected the
+// credentials (401, UNAUTHORIZED) → usererr.AuthFailed; it accepted them but
+// refused the write (403, DENIED) → usererr.PushDenied, whose remedy is about
+// permission; it could not be reached (refused, unresolvable, timed out) →
+// usererr.PushUnreachable, whose remedy is about the network; anything else
+// (TLS, a registry error) → usererr.PushFailed. The credentials kc holds for
+// the registry are scrubbed from the text.
+func PushError(ctx context.Context, err error, repo string, kc authn.Keychain) error {
+	host := imageref.DockerHub
+	var secrets []string
+	if r, perr := name.NewRepository(repo); perr == nil {
+		host = r.RegistryStr()
+		if auth, aerr := authn.Resolve(ctx, kc, r); aerr == nil {
+			secrets = secretsOf(ctx, auth)
+		}
+	}
+	return pushError(err, repo, host, secrets)
+}
+
+func pushError(err error, repo, host string, secrets []string) error {
 	detail := redact(describe(err), secrets)
-	if isAuthError(err) {
+	switch {
+	case isAuthError(err):
 		return usererr.AuthFailed(repo, host).WithDetail(detail)
+	case isDenied(err):
+		return usererr.PushDenied(repo, detail)
+	case isUnreachable(err):
+		return usererr.PushUnreachable(repo, detail)
 	}
 	return usererr.PushFailed(repo, detail)
 }
@@ -181,20 +211,54 @@ func describe(err error) string {
 	return fmt.Sprintf("%s %s: %d %s: %s", te.Request.Method, te.Request.URL.Redacted(), te.StatusCode, http.StatusText(te.StatusCode), strings.Join(msgs, "; "))
 }
 
+// isAuthError: the registry did not accept the credentials (or wants some).
 func isAuthError(err error) bool {
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		return false
 	}
-	if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
+	if te.StatusCode == http.StatusUnauthorized {
 		return true
 	}
 	for _, d := range te.Errors {
-		if d.Code == transport.UnauthorizedErrorCode || d.Code == transport.DeniedErrorCode {
+		if d.Code == transport.UnauthorizedErrorCode {
 			return true
 		}
 	}
 	return false
+}
+
+// isDenied: the registry knows who is asking and refuses the write.
+func isDenied(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.StatusCode == http.StatusForbidden {
+		return true
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.DeniedErrorCode {
+			return true
+		}
+	}
+	return false
+}
+
+// isUnreachable: no HTTP exchange took place — the connection was refused or timed out, or the
+// host name does not resolve. A TLS failure is not one: the registry was reached, and its own
+// remedy (trusting the CA) applies.
+func isUnreachable(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Op == "dial" || opErr.Op == "read" && errors.Is(err, syscall.ECONNRESET)
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // minSecret is the shortest secret that is scrubbed from text; replacing one

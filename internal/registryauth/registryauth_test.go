@@ -435,7 +435,40 @@ func TestCheckPush(t *testing.T) {
 		if !strings.Contains(ue.Detail, "connection refused") {
 			t.Errorf("detail %q, want connection refused", ue.Detail)
 		}
+		if ja := ue.Render(usererr.Japanese); !strings.Contains(ja, "ネットワークで接続できるか確認してください") || strings.Contains(ja, "プッシュ権限") {
+			t.Errorf("an unreachable registry gets the network remedy only:\n%s", ja)
+		}
 		assertNoCanary(t, err)
+	})
+
+	t.Run("authenticated but not allowed to push", func(t *testing.T) {
+		isolate(t)
+		denying := registrytest.New(t, "alice", canary)
+		denying.DenyWrites(true)
+		kc := Keychain(envOf(map[string]string{EnvUsername: "alice", EnvPassword: canary}))
+		err := CheckPush(ctx, denying.Repo("team/app"), kc, WithTransport(denying.Transport()))
+		ue := wantKind(t, err, usererr.KindPushFailed)
+		ja := ue.Render(usererr.Japanese)
+		if !strings.HasPrefix(ja, "エラー: イメージのプッシュに失敗しました\n") || !strings.Contains(ja, denying.Repo("team/app")+" へのプッシュ権限があるか確認してください") ||
+			strings.Contains(ja, "docker login") || strings.Contains(ja, "ネットワーク") {
+			t.Errorf("a refused push is a push failure with the permission remedy:\n%s", ja)
+		}
+		if !strings.Contains(ue.Detail, "403 Forbidden: DENIED") {
+			t.Errorf("detail %q, want the registry's 403 DENIED", ue.Detail)
+		}
+		// The same registry still tells a wrong password apart: 401 is an authentication failure.
+		err = CheckPush(ctx, denying.Repo("team/app"), Keychain(envOf(map[string]string{EnvUsername: "alice", EnvPassword: "nope"})), WithTransport(denying.Transport()))
+		checkKind(t, err, usererr.KindAuthFailed)
+		assertNoCanary(t, err)
+	})
+
+	t.Run("host that does not resolve", func(t *testing.T) {
+		isolate(t)
+		err := CheckPush(ctx, "registry.invalid/team/app", Keychain(noEnv))
+		ue := wantKind(t, err, usererr.KindPushFailed)
+		if !strings.Contains(ue.Render(usererr.English), "can be reached over the network") {
+			t.Errorf("an unresolvable host gets the network remedy:\n%s", ue.Render(usererr.English))
+		}
 	})
 
 	t.Run("invalid repository", func(t *testing.T) {

@@ -126,6 +126,53 @@ func PushFailed(target, detail string) *Error {
 	return e
 }
 
+// PushDenied reports a registry that accepted the credentials but refused
+// the push (HTTP 403, the registry's DENIED code): the account lacks
+// permission on the repository, so the remedy is about permission, not about
+// logging in again.
+func PushDenied(target, detail string) *Error {
+	repo := target
+	if repo == "" {
+		repo = "the repository"
+	}
+	return &Error{
+		Kind:   KindPushFailed,
+		Target: target,
+		Detail: OneLine(detail),
+		Remedies: []Text{
+			{
+				En: "check that the account you are logged in with has permission to push to " + repo + " (a token with write or push scope, membership of the organisation)",
+				Ja: pushTargetJa(target) + "へのプッシュ権限があるか確認してください（書き込み・プッシュ権限のあるトークン、組織のメンバーであること）",
+			},
+			{
+				En: "check that the repository name is spelled right; some registries refuse pushes to repositories that do not exist",
+				Ja: "リポジトリ名が正しいか確認してください（存在しないリポジトリへのプッシュを拒否するレジストリもあります）",
+			},
+		},
+	}
+}
+
+// PushUnreachable reports a registry that could not be reached at all:
+// connection refused, no route, a name that does not resolve, a timeout.
+func PushUnreachable(target, detail string) *Error {
+	return &Error{
+		Kind:   KindPushFailed,
+		Target: target,
+		Detail: OneLine(detail),
+		Remedies: []Text{
+			{En: "check that the registry can be reached over the network (its host name and port, a proxy in HTTPS_PROXY)", Ja: "レジストリにネットワークで接続できるか確認してください（ホスト名とポート、HTTPS_PROXY のプロキシ設定）"},
+			{En: "check that the registry host in the image name is spelled right", Ja: "イメージ名のレジストリホストが正しいか確認してください"},
+		},
+	}
+}
+
+func pushTargetJa(target string) string {
+	if target == "" {
+		return "リポジトリ"
+	}
+	return target + " "
+}
+
 // MaxTagLength is the longest tag the registry API accepts.
 const MaxTagLength = 128
 

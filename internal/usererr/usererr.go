@@ -1,9 +1,12 @@
 // Package usererr holds the errors a person running `flow build` sees: failed
 // registry authentication, an image name without a registry, a failed push
-// and an invalid tag (plus other invalid image names), each rendered as a
-// block with a headline, the target, an optional cause and the lines that say
-// how to fix it — in Japanese when the locale is Japanese, in English
-// otherwise. Their Japanese wording is FleetFlow's and must not change.
+// and an invalid tag (the product's four messages), other invalid image names,
+// configuration and command-line errors, each rendered as a block with a
+// headline, the target, an optional cause and the lines that say how to fix it
+// — in Japanese by default, as FleetFlow prints them, and in English when the
+// locale asks for English. Every text exists in both languages, so a block is
+// never a mix of the two. The Japanese wording of the product's messages is
+// FleetFlow's and must not change.
 //
 // An *Error is also an ordinary Go error: Error() is a one-line English text
 // for logs and wrapping, Render() is the block meant for a terminal.
@@ -29,19 +32,21 @@ const (
 // LangFromEnv picks the message language from the POSIX locale variables.
 // LC_ALL overrides LC_MESSAGES, which overrides LANG; the first non-empty one
 // decides, exactly as setlocale(3) resolves LC_MESSAGES. A value starting with
-// "ja" (ja_JP.UTF-8, ja) selects Japanese; anything else, or nothing, English.
-// getenv is a parameter so that callers and tests need not touch the process
-// environment.
+// "en" (en_US.UTF-8, en_GB, en) selects English; anything else — Japanese,
+// another language, C, C.UTF-8 or POSIX (the default of CI runners), or no
+// locale at all — selects Japanese, the product's language, as FleetFlow
+// prints its messages in Japanese whatever the locale. getenv is a parameter
+// so that callers and tests need not touch the process environment.
 func LangFromEnv(getenv func(string) string) Lang {
 	for _, key := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
 		if v := getenv(key); v != "" {
-			if strings.HasPrefix(v, "ja") {
-				return Japanese
+			if strings.HasPrefix(v, "en") {
+				return English
 			}
-			return English
+			return Japanese
 		}
 	}
-	return English
+	return Japanese
 }
 
 // Text is one message in every supported language, so that the language is
@@ -50,6 +55,13 @@ type Text struct {
 	En string
 	Ja string
 }
+
+// T is a Text from its English and Japanese wording.
+func T(en, ja string) Text { return Text{En: en, Ja: ja} }
+
+// Same is a Text that reads the same in both languages: a path, a name, a
+// registry's own message.
+func Same(s string) Text { return Text{En: s, Ja: s} }
 
 // In returns the text in lang, falling back to English.
 func (t Text) In(lang Lang) string {
@@ -64,9 +76,11 @@ func (t Text) empty() bool { return t.En == "" && t.Ja == "" }
 // Kind is the class of failure. The first four are the product's four error
 // messages; KindInvalidImage covers image names that are wrong for a reason
 // other than a missing registry (uppercase, a digest, bad characters), where
-// "the image name has no registry" would send the user the wrong way. The
-// constants carry a Kind prefix because the constructors (AuthFailed, …) have
-// the plain names.
+// "the image name has no registry" would send the user the wrong way;
+// KindConfig is a problem of the FleetFlow project (its files, stages and
+// services), KindUsage one of the command line, and KindUnexpected anything
+// else (the cluster, the file system). The constants carry a Kind prefix
+// because the constructors (AuthFailed, …) have the plain names.
 type Kind int
 
 // The kinds of user error.
@@ -76,6 +90,9 @@ const (
 	KindPushFailed
 	KindInvalidTag
 	KindInvalidImage
+	KindConfig
+	KindUsage
+	KindUnexpected
 )
 
 var headlines = map[Kind]Text{
@@ -84,6 +101,9 @@ var headlines = map[Kind]Text{
 	KindPushFailed:   {En: "pushing the image failed", Ja: "イメージのプッシュに失敗しました"},
 	KindInvalidTag:   {En: "the tag contains characters that are not allowed", Ja: "タグに使用できない文字が含まれています"},
 	KindInvalidImage: {En: "the image name is invalid", Ja: "イメージ名が不正です"},
+	KindConfig:       {En: "the FleetFlow configuration is invalid", Ja: "設定ファイルが不正です"},
+	KindUsage:        {En: "the command line is invalid", Ja: "コマンドラインが不正です"},
+	KindUnexpected:   {En: "an unexpected error occurred", Ja: "予期しないエラーが発生しました"},
 }
 
 // String names the kind for logs and test failures.
@@ -99,6 +119,12 @@ func (k Kind) String() string {
 		return "InvalidTag"
 	case KindInvalidImage:
 		return "InvalidImage"
+	case KindConfig:
+		return "Config"
+	case KindUsage:
+		return "Usage"
+	case KindUnexpected:
+		return "Unexpected"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -114,6 +140,9 @@ func (k Kind) Headline(lang Lang) string {
 // Error is a failure the user can act on.
 type Error struct {
 	Kind Kind
+	// Headline, when set, replaces the kind's headline with a more precise
+	// one (`ステージ 'qa' が見つかりません`).
+	Headline Text
 	// Target is what failed: an image or repository as the user wrote it.
 	// Empty when unknown (the Target line is then left out).
 	Target string
@@ -124,16 +153,54 @@ type Error struct {
 	// Reason is a cause written for people, in both languages. When set it
 	// is shown instead of Detail.
 	Reason Text
+	// Lines are further facts shown after the target and cause, such as the
+	// list of stages to choose from.
+	Lines []Text
 	// Remedies are the lines under "How to fix", in order.
 	Remedies []Text
 
 	cause error
 }
 
+// New is an error of kind with a headline of its own; the With… methods add
+// the rest.
+func New(kind Kind, headline Text) *Error { return &Error{Kind: kind, Headline: headline} }
+
+// WithTarget sets what failed: a file, an image, a stage.
+func (e *Error) WithTarget(target string) *Error {
+	e.Target = target
+	return e
+}
+
+// WithReason sets the cause, written for people.
+func (e *Error) WithReason(reason Text) *Error {
+	e.Reason = reason
+	return e
+}
+
+// WithLines adds lines shown after the target and the cause.
+func (e *Error) WithLines(lines ...Text) *Error {
+	e.Lines = append(e.Lines, lines...)
+	return e
+}
+
+// WithRemedies adds lines under "How to fix".
+func (e *Error) WithRemedies(remedies ...Text) *Error {
+	e.Remedies = append(e.Remedies, remedies...)
+	return e
+}
+
+func (e *Error) headline(lang Lang) string {
+	if !e.Headline.empty() {
+		return e.Headline.In(lang)
+	}
+	return e.Kind.Headline(lang)
+}
+
 // Error returns a one-line English description for logs and error wrapping.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Kind.Headline(English))
+	b.WriteString(OneLine(e.headline(English)))
 	if t := OneLine(e.Target); t != "" {
 		b.WriteString(": ")
 		b.WriteString(t)
@@ -172,9 +239,18 @@ func (e *Error) causeText(lang Lang) string {
 	return OneLine(e.Detail)
 }
 
-var labels = map[Lang]struct{ err, target, cause, fix string }{
-	English:  {err: "Error: ", target: "Target: ", cause: "Cause: ", fix: "How to fix:"},
-	Japanese: {err: "エラー: ", target: "対象: ", cause: "原因: ", fix: "解決方法:"},
+var labels = map[Lang]struct{ err, warn, target, cause, fix string }{
+	English:  {err: "Error: ", warn: "warning: ", target: "Target: ", cause: "Cause: ", fix: "How to fix:"},
+	Japanese: {err: "エラー: ", warn: "警告: ", target: "対象: ", cause: "原因: ", fix: "解決方法:"},
+}
+
+// Warning renders a warning line in lang, ending in a newline.
+func Warning(w Text, lang Lang) string {
+	l, ok := labels[lang]
+	if !ok {
+		lang, l = English, labels[English]
+	}
+	return l.warn + w.In(lang) + "\n"
 }
 
 // Render returns the full message block in lang, ending in
@@ -196,7 +272,7 @@ func (e *Error) Render(lang Lang) string {
 	}
 	var b strings.Builder
 	b.WriteString(l.err)
-	b.WriteString(e.Kind.Headline(lang))
+	b.WriteString(e.headline(lang))
 	b.WriteString("\n")
 
 	var body []string
@@ -205,6 +281,9 @@ func (e *Error) Render(lang Lang) string {
 	}
 	if c := e.causeText(lang); c != "" {
 		body = append(body, l.cause+c)
+	}
+	for _, line := range e.Lines {
+		body = append(body, line.In(lang))
 	}
 	if len(body) > 0 {
 		b.WriteString("\n")
@@ -227,7 +306,8 @@ func (e *Error) Render(lang Lang) string {
 }
 
 // Format renders any error for the terminal: an *Error anywhere in err's
-// chain as its full block, anything else as a single "Error: …" line.
+// chain as its full block, anything else as an unexpected error whose cause
+// is the error's own text, shown verbatim like a registry's message.
 func Format(err error, lang Lang) string {
 	if err == nil {
 		return ""
@@ -236,11 +316,7 @@ func Format(err error, lang Lang) string {
 	if errors.As(err, &ue) {
 		return ue.Render(lang)
 	}
-	l, ok := labels[lang]
-	if !ok {
-		l = labels[English]
-	}
-	return l.err + err.Error() + "\n"
+	return (&Error{Kind: KindUnexpected, Detail: err.Error()}).Render(lang)
 }
 
 // maxDetail bounds a cause line: registry errors can embed whole response

@@ -294,17 +294,24 @@ func TestLangFromEnv(t *testing.T) {
 		env  map[string]string
 		want Lang
 	}{
-		{"nothing set", nil, English},
+		{"nothing set: the product's language", nil, Japanese},
 		{"LANG Japanese", map[string]string{"LANG": "ja_JP.UTF-8"}, Japanese},
 		{"LANG bare ja", map[string]string{"LANG": "ja"}, Japanese},
 		{"LANG English", map[string]string{"LANG": "en_US.UTF-8"}, English},
-		{"LANG C", map[string]string{"LANG": "C"}, English},
+		{"LANG bare en", map[string]string{"LANG": "en"}, English},
+		{"LANG en_GB", map[string]string{"LANG": "en_GB.UTF-8"}, English},
+		{"LANG C (CI runners)", map[string]string{"LANG": "C"}, Japanese},
+		{"LANG C.UTF-8 (CI runners)", map[string]string{"LANG": "C.UTF-8"}, Japanese},
+		{"LANG POSIX", map[string]string{"LANG": "POSIX"}, Japanese},
+		{"another language is not English", map[string]string{"LANG": "fr_FR.UTF-8"}, Japanese},
 		{"LC_MESSAGES beats LANG", map[string]string{"LANG": "en_US.UTF-8", "LC_MESSAGES": "ja_JP.UTF-8"}, Japanese},
-		{"LC_MESSAGES English beats Japanese LANG", map[string]string{"LANG": "ja_JP.UTF-8", "LC_MESSAGES": "C"}, English},
+		{"LC_MESSAGES English beats Japanese LANG", map[string]string{"LANG": "ja_JP.UTF-8", "LC_MESSAGES": "en_US.UTF-8"}, English},
+		{"LC_MESSAGES C beats English LANG", map[string]string{"LANG": "en_US.UTF-8", "LC_MESSAGES": "C"}, Japanese},
 		{"LC_ALL beats everything", map[string]string{"LANG": "en_US.UTF-8", "LC_MESSAGES": "en_US.UTF-8", "LC_ALL": "ja_JP.eucJP"}, Japanese},
-		{"LC_ALL English beats Japanese", map[string]string{"LANG": "ja_JP.UTF-8", "LC_MESSAGES": "ja_JP.UTF-8", "LC_ALL": "C.UTF-8"}, English},
-		{"empty LC_ALL is skipped", map[string]string{"LC_ALL": "", "LC_MESSAGES": "", "LANG": "ja_JP.UTF-8"}, Japanese},
-		{"other variables do not count", map[string]string{"LC_CTYPE": "ja_JP.UTF-8", "LANGUAGE": "ja"}, English},
+		{"LC_ALL English beats Japanese", map[string]string{"LANG": "ja_JP.UTF-8", "LC_MESSAGES": "ja_JP.UTF-8", "LC_ALL": "en_US.UTF-8"}, English},
+		{"LC_ALL C.UTF-8 beats English", map[string]string{"LANG": "en_US.UTF-8", "LC_ALL": "C.UTF-8"}, Japanese},
+		{"empty LC_ALL is skipped", map[string]string{"LC_ALL": "", "LC_MESSAGES": "", "LANG": "en_US.UTF-8"}, English},
+		{"other variables do not count", map[string]string{"LC_CTYPE": "en_US.UTF-8", "LANGUAGE": "en"}, Japanese},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,11 +392,13 @@ func TestFormat(t *testing.T) {
 	if got := Format(wrapped, Japanese); !strings.HasPrefix(got, "エラー: イメージ名にレジストリが含まれていません\n\n対象: myapp\n") {
 		t.Errorf("Format(wrapped user error) = %q, want the full Japanese block", got)
 	}
-	plain := errors.New("stage \"qa\" not found")
-	if got, want := Format(plain, Japanese), "エラー: stage \"qa\" not found\n"; got != want {
+	// An error from elsewhere (the cluster, the file system) is an unexpected error whose cause is
+	// its own text: the headline is in the user's language, the cause verbatim.
+	plain := errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
+	if got, want := Format(plain, Japanese), "エラー: 予期しないエラーが発生しました\n\n原因: dial tcp 10.0.0.1:6443: connect: connection refused\n"; got != want {
 		t.Errorf("Format(plain, ja) = %q, want %q", got, want)
 	}
-	if got, want := Format(plain, English), "Error: stage \"qa\" not found\n"; got != want {
+	if got, want := Format(plain, English), "Error: an unexpected error occurred\n\nCause: dial tcp 10.0.0.1:6443: connect: connection refused\n"; got != want {
 		t.Errorf("Format(plain, en) = %q, want %q", got, want)
 	}
 	if got := Format(nil, English); got != "" {
@@ -415,5 +424,24 @@ func TestUnknownLangFallsBackToEnglish(t *testing.T) {
 	e := NoRegistry("myapp")
 	if got, want := e.Render(Lang("fr")), e.Render(English); got != want {
 		t.Errorf("Render(fr) = %q, want the English block", got)
+	}
+}
+
+func TestNewWithHeadlineLinesAndRemedies(t *testing.T) {
+	e := New(KindConfig, T("stage 'qa' not found", "ステージ 'qa' が見つかりません")).
+		WithTarget("/p/.fleetflow/fleet.kdl").
+		WithLines(T("available stages: dev, prod", "利用可能なステージ: dev, prod")).
+		WithRemedies(T("name one of them", "いずれかを指定してください"))
+	if got, want := e.Render(Japanese), "エラー: ステージ 'qa' が見つかりません\n\n対象: /p/.fleetflow/fleet.kdl\n利用可能なステージ: dev, prod\n\n解決方法:\n  • いずれかを指定してください\n"; got != want {
+		t.Errorf("Render(ja) =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := e.Render(English), "Error: stage 'qa' not found\n\nTarget: /p/.fleetflow/fleet.kdl\navailable stages: dev, prod\n\nHow to fix:\n  • name one of them\n"; got != want {
+		t.Errorf("Render(en) =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := e.Error(), "stage 'qa' not found: /p/.fleetflow/fleet.kdl"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got, want := Warning(T("w", "警告文"), Japanese), "警告: 警告文\n"; got != want {
+		t.Errorf("Warning = %q, want %q", got, want)
 	}
 }

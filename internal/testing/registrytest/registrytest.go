@@ -61,6 +61,7 @@ type Registry struct {
 	pool     *x509.CertPool
 	uploaded atomic.Int64
 	closed   atomic.Bool
+	denied   atomic.Bool
 }
 
 // New starts a registry that accepts user/pass only, and stops it when the
@@ -106,7 +107,7 @@ func New(t testing.TB, user, pass string) *Registry {
 	r := &Registry{CACertPEM: caPEM, Username: user, Password: pass, pool: x509.NewCertPool()}
 	r.pool.AddCert(ca)
 	r.app = handlers.NewApp(context.Background(), cfg)
-	r.srv = httptest.NewUnstartedServer(r.countUploads(r.app))
+	r.srv = httptest.NewUnstartedServer(r.denyWrites(r.countUploads(r.app)))
 	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}
 	// Handshake failures are expected in tests of untrusted CAs; keep them
 	// with the test's own log instead of on the process's stderr.
@@ -145,6 +146,28 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+// DenyWrites makes the registry behave like one that knows the user but
+// does not let them push (GHCR or Docker Hub without write permission on the
+// repository): once on, every write by an authenticated user (POST, PUT,
+// PATCH, DELETE under /v2/<name>/) is answered 403 with the registry API's
+// DENIED error code. Reads and requests with wrong credentials are served as
+// before, so a wrong password is still a 401.
+func (r *Registry) DenyWrites(deny bool) { r.denied.Store(deny) }
+
+func (r *Registry) denyWrites(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		user, pass, _ := req.BasicAuth()
+		write := req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch || req.Method == http.MethodDelete
+		if r.denied.Load() && write && strings.HasPrefix(req.URL.Path, "/v2/") && user == r.Username && pass == r.Password {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
 }
 
 // UploadedBytes is the number of blob bytes clients have sent so far.
