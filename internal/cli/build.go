@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +22,6 @@ import (
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
-	"github.com/fleetflow/flow-build/internal/platform"
 	"github.com/fleetflow/flow-build/internal/registryauth"
 	"github.com/fleetflow/flow-build/internal/usererr"
 	"github.com/fleetflow/flow-build/internal/version"
@@ -35,9 +35,10 @@ type buildOptions struct {
 
 	push       bool
 	tags       []string
-	platforms  []string
 	noCache    bool
 	services   []string
+	stageFlag  string
+	platforms  []string
 	registry   string
 	pushSecret string
 	timeout    time.Duration
@@ -49,32 +50,47 @@ type buildOptions struct {
 	source     string
 	bundleRepo string
 	verbose    bool
+	quiet      bool
 	kube       kubeFlags
 
 	// Set by Complete.
-	stage       string
-	onlyService []string // services asked for by name (-s, or the SERVICE argument)
+	stage       string   // the stage named (argument, -s or FLEET_STAGE); "" for FleetFlow's rule
+	stageArg    string   // the STAGE argument, for the conflict check with -s
+	stageEnv    bool     // the stage came from FLEET_STAGE
+	onlyService []string // services asked for by name (-n, or the SERVICE argument)
+	lang        usererr.Lang
 }
 
 func newBuildCommand(env Env) *cobra.Command {
 	o := &buildOptions{env: env}
 	cmd := &cobra.Command{
-		Use:   "build [flags] [SERVICE] STAGE",
+		Use:   "build [flags] [[SERVICE] STAGE]",
 		Short: "Build the services of a stage in the cluster, and push them with --push",
-		Long: `Build every service of STAGE that has a Dockerfile (or only SERVICE, or the services named
-with -s) inside the Kubernetes cluster, one ImageBuild per service, all in parallel.
+		Long: `Build the services of a FleetFlow stage inside the Kubernetes cluster, one ImageBuild per
+service, all in parallel: every service the stage lists that has build settings or a
+Dockerfile (only SERVICE, or the services named with -n, when given).
+
+The stage is the STAGE argument, else -s/--stage, else $FLEET_STAGE, else the stage named
+"default", else the only stage of the project. The project is read as FleetFlow reads it:
+.fleetflow/fleet.kdl found from the working directory up (or $FLEET_PROJECT_ROOT, -f,
+$FLEETFLOW_CONFIG_PATH), services/, stages/ and variables/ beside it, flow.<stage>.kdl and
+flow.local.kdl on top, .env files and {{ }} templates.
 
 Each build context is packed (honouring .dockerignore) and pushed to the image's repository
 by digest; Kaniko builds it in the cluster and pushes the image. Registry credentials are
 found like the Docker CLI finds them (docker login, DOCKER_CONFIG, credential helpers) or in
-DOCKER_USERNAME and DOCKER_PASSWORD.
+DOCKER_USERNAME and DOCKER_PASSWORD. Without --push nothing is pushed and the image names need
+no registry (the build context still travels through one: see --bundle-repository).
 
 Tags: --tag beats the tag written in the service's image, which beats "latest". Repeat --tag to
 push several tags: every tag points at the same image digest.
 
 Platforms: --platform linux/amd64,linux/arm64 (or the service's platform/platforms in the config)
 builds each platform in its own Kaniko pod, in parallel, on nodes of that architecture or, where
-the cluster allows it, under emulation, and pushes one image index holding them all.`,
+the cluster allows it, under emulation, and pushes one image index holding them all.
+
+-n is FleetFlow's --service, as in fleet build; the Kubernetes namespace is --namespace
+(no short form). Messages are in Japanese unless LC_ALL, LC_MESSAGES or LANG ask for English.`,
 		Example: `  # Build and push every service of stage prod with tag v1.2.0
   flow build --push --tag v1.2.0 prod
 
@@ -84,12 +100,23 @@ the cluster allows it, under emulation, and pushes one image index holding them 
   # An image for amd64 and arm64 machines
   flow build --push --platform linux/amd64,linux/arm64 prod
 
-  # Only the api service
-  flow build --push api prod
+  # Only the api and worker services (or: flow build --push api prod)
+  flow build --push -n api -n worker prod
+
+  # The stage from the environment, as in CI: FLEET_STAGE=prod flow build --push
+  # In another namespace of the cluster
+  flow build --push --namespace builds prod
 
   # Render the ImageBuilds for a GitOps repository instead of creating them
   flow build --push --tag v1.2.0 --source git -o yaml prod > imagebuilds.yaml`,
-		Args: cobra.RangeArgs(1, 2),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				return usageError(usererr.T(
+					fmt.Sprintf("too many arguments (%s): give at most SERVICE and STAGE; more services go with -n", strings.Join(args, " ")),
+					fmt.Sprintf("引数が多すぎます（%s）: 指定できるのは SERVICE と STAGE までです。複数のサービスは -n で指定してください", strings.Join(args, " "))))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Complete(cmd, args)
 			if err := o.Validate(); err != nil {
@@ -104,18 +131,20 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
 	f.StringArrayVar(&o.platforms, "platform", nil, "build for these platforms, comma-separated or repeated (linux/amd64,linux/arm64): one image index with an image per platform (default: the service's platform(s) in the config, else one image for the cluster node that builds it)")
 	f.BoolVar(&o.noCache, "no-cache", false, "build without Kaniko's layer cache")
-	f.StringArrayVarP(&o.services, "service", "s", nil, "build only this service (repeatable)")
-	f.StringVar(&o.registry, "registry", "", "registry for services without an image: images become <registry>/<project>-<service>")
+	f.StringArrayVarP(&o.services, "service", "n", nil, "build only this service of the stage (repeatable); as fleet build's -n")
+	f.StringVarP(&o.stageFlag, "stage", "s", "", "the stage (default: the STAGE argument, else $FLEET_STAGE, else the stage named default, else the only stage)")
+	f.StringVar(&o.registry, "registry", "", "registry for every image of the run: images become <registry>/<project>-<service>")
 	f.StringVar(&o.pushSecret, "push-secret", "", "kubernetes.io/dockerconfigjson Secret the builds use (default: forward your local credentials for the build's registry)")
-	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit of each build")
-	f.DurationVar(&o.ttl, "ttl", 24*time.Hour, "delete finished ImageBuilds after this long (0 keeps them)")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit of each build, from 10s to 24h")
+	f.DurationVar(&o.ttl, "ttl", 24*time.Hour, "delete finished ImageBuilds after this long, in whole seconds up to about 68 years (0 keeps them)")
 	f.BoolVar(&o.wait, "wait", true, "wait for the builds and show their progress")
 	f.BoolVar(&o.noWait, "no-wait", false, "create the builds and return at once")
-	f.StringVarP(&o.file, "file", "f", "", "FleetFlow config file (default: $FLEETFLOW_CONFIG_PATH, else .fleetflow/fleet.kdl, fleet.kdl or flow.kdl found from the working directory up)")
+	f.StringVarP(&o.file, "file", "f", "", "FleetFlow config file (default: $FLEETFLOW_CONFIG_PATH, else $FLEET_PROJECT_ROOT/.fleetflow/fleet.kdl, else .fleetflow/fleet.kdl, fleet.kdl or flow.kdl found from the working directory up)")
 	f.StringVarP(&o.output, "output", "o", "", "print the ImageBuild manifests as yaml or json for GitOps and create nothing in the cluster")
 	f.StringVar(&o.source, "source", "bundle", "how the cluster gets the build context: bundle (pack and push it) or git (the checkout's remote and HEAD commit)")
 	f.StringVar(&o.bundleRepo, "bundle-repository", "", "repository for source bundles (default: each image's own repository)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print what flow resolves and every registry request (credentials are never printed)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no notes (stage chosen, uploads, hints); progress, warnings and errors still show")
 	o.kube.bind(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions([]string{"bundle", "git"}, cobra.ShellCompDirectiveNoFileComp))
@@ -125,39 +154,69 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 // Complete fills in what the flags and arguments leave to be worked out: the stage, the services
 // asked for, and --no-wait's say over --wait.
 func (o *buildOptions) Complete(cmd *cobra.Command, args []string) {
+	o.lang = usererr.LangFromEnv(o.env.Getenv)
 	if cmd.Flags().Changed("no-wait") {
 		o.wait = !o.noWait
 	}
-	o.stage = args[len(args)-1]
 	var platforms []string
 	for _, p := range o.platforms {
 		platforms = append(platforms, fleetconfig.SplitList(p)...)
 	}
 	o.platforms = platforms
 	o.onlyService = slices.Clone(o.services)
-	if len(args) == 2 {
+	switch len(args) {
+	case 1:
+		o.stageArg = args[0]
+	case 2:
 		o.onlyService = append(o.onlyService, args[0])
+		o.stageArg = args[1]
+	}
+	// The argument and -s name the stage; FLEET_STAGE, exported in a CI job, is only a default, so
+	// it never overrides (or, as in FleetFlow, conflicts with) a stage named on the command line.
+	o.stage = firstNonEmpty(o.stageArg, o.stageFlag)
+	if o.stage == "" {
+		o.stage = o.env.Getenv("FLEET_STAGE")
+		o.stageEnv = o.stage != ""
 	}
 }
 
+// maxTTL is the longest --ttl an ImageBuild can hold: its ttlSecondsAfterFinished is an int32.
+const maxTTL = math.MaxInt32 * time.Second
+
 // Validate checks the flags on their own, before anything is read or contacted. Its errors are
-// errors of the command line (exit status 2).
+// errors of the command line (exit status 2), except a bad --tag, which is the product's
+// invalid-tag error.
 func (o *buildOptions) Validate() error {
 	switch {
+	case o.stageArg != "" && o.stageFlag != "" && o.stageArg != o.stageFlag:
+		return usageError(usererr.T(
+			fmt.Sprintf("the stage is given twice: the argument %s and -s %s; give it once (to build only service %s of stage %s: flow build -n %s %s)", o.stageArg, o.stageFlag, o.stageArg, o.stageFlag, o.stageArg, o.stageFlag),
+			fmt.Sprintf("ステージが2回指定されています（引数 %s と -s %s）。どちらか一方にしてください（ステージ %s のサービス %s だけをビルドするには: flow build -n %s %s）", o.stageArg, o.stageFlag, o.stageFlag, o.stageArg, o.stageArg, o.stageFlag)))
 	case o.output != "" && o.output != "yaml" && o.output != "json":
-		return fmt.Errorf("--output %q: use yaml or json", o.output)
+		return usageError(txt("--output %q: use yaml or json", "--output %q: yaml か json を指定してください", o.output))
 	case o.source != "bundle" && o.source != "git":
-		return fmt.Errorf("--source %q: use bundle or git", o.source)
+		return usageError(txt("--source %q: use bundle or git", "--source %q: bundle か git を指定してください", o.source))
 	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
-		return fmt.Errorf("--timeout %s: use a duration between 10s and 24h", o.timeout)
+		return usageError(txt("--timeout %s: use a duration between 10s and 24h", "--timeout %s: 10s から 24h の間で指定してください", o.timeout))
+	case o.ttl < 0:
+		return usageError(txt("--ttl %s: a time to keep finished builds cannot be negative; use 0 to keep them", "--ttl %s: 負の値は指定できません。完了したビルドを残すには 0 を指定してください", o.ttl))
+	case o.ttl > maxTTL:
+		return usageError(txt("--ttl %s: at most %s (ImageBuild keeps it as a number of seconds that fits in 32 bits); use 0 to keep builds", "--ttl %s: 最大は %s です（ImageBuild は32ビットの秒数で保持します）。ビルドを残すには 0 を指定してください", o.ttl, maxTTL))
+	case o.ttl%time.Second != 0:
+		return usageError(txt("--ttl %s: use whole seconds (ImageBuild keeps it in seconds), e.g. 90s or 1h", "--ttl %s: 秒単位で指定してください（ImageBuild は秒で保持します）。例: 90s、1h", o.ttl))
 	}
-	if _, err := platform.ParseList(o.platforms); err != nil {
-		return fmt.Errorf("--platform: %w", err)
+	for _, s := range o.onlyService {
+		if s == "" {
+			return usageError(txt("-n/--service needs a service name", "-n/--service にはサービス名を指定してください"))
+		}
+	}
+	if problem := fleetconfig.PlatformsProblem(o.platforms); problem != nil {
+		return usageError(usererr.T("--platform: "+problem.En, "--platform: "+problem.Ja))
 	}
 	return nil
 }
 
-// Run builds the stage: it reads the config, checks every build, asks the cluster to validate the
+// Run builds the stage: it reads the project, checks every build, asks the cluster to validate the
 // ImageBuilds, checks push access, uploads the build contexts, then creates the ImageBuilds (or
 // renders them) and follows them. Nothing is pushed or created before every check has passed.
 func (o *buildOptions) Run(ctx context.Context) error {
@@ -169,43 +228,17 @@ func (o *buildOptions) Run(ctx context.Context) error {
 		logs.Debug.SetFlags(0)
 		defer logs.Debug.SetOutput(io.Discard)
 	}
-	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
+	plan, targets, err := o.resolve(ctx)
 	if err != nil {
 		return err
-	}
-	o.debugf("config: %s", path)
-	conf, err := fleetconfig.Load(path, o.env.Getenv)
-	if err != nil {
-		return err
-	}
-	plan, err := conf.Resolve(o.stage, fleetconfig.ResolveOptions{Registry: o.registry, Services: o.onlyService, NoCache: o.noCache, Platforms: o.platforms})
-	if err != nil {
-		return err
-	}
-	for _, w := range plan.Warnings {
-		notef(o.env.Stderr, "warning: %s\n", w)
-	}
-	targets, errs := o.targets(plan)
-	if len(errs) > 0 {
-		return problems(errs)
-	}
-	for _, t := range targets {
-		names := make([]string, 0, len(t.build.BuildArgs))
-		for _, a := range t.build.BuildArgs {
-			names = append(names, a.Name)
-		}
-		o.debugf("%s: image %s, Dockerfile %s, context %s, target %q, platforms %v, build args %v (values not shown)",
-			t.build.Service, strings.Join(t.push.Images(), ", "), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, t.build.Platforms, names)
 	}
 	out := newOutput(o, plan)
 	if len(targets) == 0 {
 		out.nothingToBuild(plan)
-		return nil
-	}
-	if o.source == "git" {
-		if err := gitSources(ctx, targets); err != nil {
-			return err
+		if o.env.planned != nil {
+			o.env.planned(plan, nil)
 		}
+		return nil
 	}
 
 	runID := newRunID()
@@ -215,6 +248,14 @@ func (o *buildOptions) Run(ctx context.Context) error {
 	}
 	if o.output == "" {
 		params.ttl = o.ttl
+	}
+	// The API server's rules, applied here first: nothing is pushed or rendered that it would refuse.
+	if err := validateSpecs(targets, params); err != nil {
+		return err
+	}
+	if o.env.planned != nil {
+		o.env.planned(plan, targets)
+		return nil
 	}
 
 	var cl *cluster
@@ -260,10 +301,78 @@ func (o *buildOptions) Run(ctx context.Context) error {
 	return out.follow(ctx, cl, builds, targets, runID)
 }
 
+// resolve reads the project and turns the stage into validated targets, touching nothing outside
+// the machine: everything a run checks before it contacts a cluster or a registry.
+func (o *buildOptions) resolve(ctx context.Context) (*fleetconfig.Plan, []*target, error) {
+	var environ []string
+	if o.env.Environ != nil {
+		environ = o.env.Environ()
+	}
+	conf, err := fleetconfig.Open(fleetconfig.Options{
+		File: o.file, WorkDir: o.env.WorkDir, Stage: o.stage, Getenv: o.env.Getenv, Environ: environ,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	o.debugf("config files: %s", strings.Join(conf.Files, ", "))
+	switch conf.StageChosenBy {
+	case "":
+		if o.stageEnv {
+			o.notef(txt("stage: %s (from FLEET_STAGE)", "ステージ: %s（FLEET_STAGE による指定）", conf.Stage))
+		}
+	case "default":
+		o.notef(txt("stage: default (no stage named; the project defines one called default)", "ステージ: default（ステージの指定がないため default を使用します）"))
+	case "only":
+		o.notef(txt("stage: %s (no stage named; it is the project's only stage)", "ステージ: %s（ステージの指定がないため、唯一のステージを使用します）", conf.Stage))
+	}
+	plan, err := conf.Resolve(conf.Stage, fleetconfig.ResolveOptions{
+		Registry: o.registry, Services: o.onlyService, NoCache: o.noCache, Platforms: o.platforms,
+	})
+	if err != nil {
+		// The warnings often explain the error (a misspelled dockerfile leaves a service without one).
+		for _, w := range conf.Warnings {
+			notef(o.env.Stderr, "%s", usererr.Warning(w, o.lang))
+		}
+		return nil, nil, problemsOf(err)
+	}
+	for _, w := range plan.Warnings {
+		notef(o.env.Stderr, "%s", usererr.Warning(w, o.lang))
+	}
+	if o.push && conf.LocalOverride != "" && len(plan.Builds) > 0 {
+		notef(o.env.Stderr, "%s", usererr.Warning(txt("%s, a personal override, takes part in this push (as in FleetFlow, it is read for every stage)",
+			"個人用のオーバーライド %s がこのプッシュに含まれます（FleetFlow と同じく、すべてのステージで読み込まれます）", conf.LocalOverride), o.lang))
+	}
+	targets, errs := o.targets(plan)
+	if len(errs) > 0 {
+		return nil, nil, problems(errs)
+	}
+	for _, t := range targets {
+		names := make([]string, 0, len(t.build.BuildArgs))
+		for _, a := range t.build.BuildArgs {
+			names = append(names, a.Name)
+		}
+		o.debugf("%s: image %s, Dockerfile %s, context %s, target %q, platforms %v, build args %v (values not shown)",
+			t.build.Service, strings.Join(t.push.Images(), ", "), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, t.build.Platforms, names)
+	}
+	if o.source == "git" && len(targets) > 0 {
+		if err := gitSources(ctx, targets); err != nil {
+			return nil, nil, err
+		}
+	}
+	return plan, targets, nil
+}
+
 // debugf prints a note with -v.
 func (o *buildOptions) debugf(format string, args ...any) {
 	if o.verbose {
 		notef(o.env.Stderr, "flow: "+format+"\n", args...)
+	}
+}
+
+// notef prints a note for people on stderr, in their language, unless -q.
+func (o *buildOptions) notef(t usererr.Text) {
+	if !o.quiet {
+		notef(o.env.Stderr, "%s\n", t.In(o.lang))
 	}
 }
 
@@ -275,10 +384,11 @@ func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 	var badTags []error
 	for _, tag := range o.tags {
 		if err := imageref.ValidateTag(tag); err != nil {
-			// One block per bad flag, naming every image it would have tagged.
+			// One block per bad flag, naming every image it would have tagged. --tag "", which
+			// FleetFlow passes to Docker, is one of them: an empty tag is not "latest".
 			var repos []string
 			for _, b := range plan.Builds {
-				if ref, perr := imageref.Parse(b.Image); perr == nil {
+				if ref, perr := imageref.ParseLocal(b.Image); perr == nil {
 					repos = append(repos, ref.Repository)
 				}
 			}
@@ -288,27 +398,53 @@ func (o *buildOptions) targets(plan *fleetconfig.Plan) ([]*target, []error) {
 	if len(badTags) > 0 {
 		return nil, badTags
 	}
-	for _, b := range plan.Builds {
-		if b.Image == "" {
-			errs = append(errs, usererr.NoRegistry(plan.Project+"-"+b.Service).WithDetail(fmt.Sprintf(
-				"service %q has no image, and no registry is set (use --registry, or `registry \"ghcr.io/org\"` in the config)", b.Service)))
-			continue
+	if o.bundleRepo != "" {
+		if err := imageref.ValidateRepository(o.bundleRepo); err != nil {
+			return nil, []error{err}
 		}
-		push, err := imageref.Resolve(b.Image, o.tags...)
+	}
+	for _, b := range plan.Builds {
+		resolve := imageref.ResolveLocal
+		if o.push {
+			// Only a pushed image needs a registry in its name.
+			resolve = imageref.Resolve
+		}
+		push, err := resolve(b.Image, o.tags...)
 		if err != nil {
+			var ue *usererr.Error
+			if errors.As(err, &ue) && ue.Kind == usererr.KindNoRegistry {
+				_ = ue.WithLines(txt("service %s: with --push, its image needs a registry, and none applies (no registry in image, --registry, or registry in the service, the stage or the project)",
+					"サービス %s: --push ではイメージにレジストリが必要ですが、どこにも指定がありません（image、--registry、サービス・ステージ・プロジェクトの registry）", b.Service))
+			}
 			errs = append(errs, err)
 			continue
 		}
 		t := &target{build: b, push: push, bundleRepo: push.Repository}
-		if o.bundleRepo != "" {
-			if err := imageref.ValidateRepository(o.bundleRepo); err != nil {
-				return nil, append(errs, err)
-			}
+		switch {
+		case o.bundleRepo != "":
 			t.bundleRepo = o.bundleRepo
+		case push.Local() && o.source == "bundle":
+			errs = append(errs, noBundleRepository(b.Service, b.Image))
+			continue
 		}
 		targets = append(targets, t)
 	}
 	return targets, errs
+}
+
+// noBundleRepository: an image that is only built still needs its build context uploaded to a
+// registry the cluster can pull from.
+func noBundleRepository(service, image string) error {
+	return usererr.New(usererr.KindConfig, usererr.T(
+		"the build context has nowhere to go: the cluster fetches it from a registry",
+		"ビルドコンテキストのアップロード先がありません: クラスターはレジストリからビルドコンテキストを取得します")).
+		WithTarget(image).
+		WithReason(txt("service %s: the image %s names no registry; without --push that is fine for the image, but its build context is uploaded to the image's repository",
+			"サービス %s: イメージ %s にはレジストリがありません。--push なしならイメージには問題ありませんが、ビルドコンテキストはイメージのリポジトリにアップロードされます", service, image)).
+		WithRemedies(
+			txt("pass --bundle-repository REGISTRY/PATH, a repository the cluster can pull from", "--bundle-repository REGISTRY/PATH でクラスターが取得できるリポジトリを指定してください"),
+			txt("or set a registry (registry \"ghcr.io/org\" in the project, or --registry)", "またはレジストリを設定してください（プロジェクトの registry \"ghcr.io/org\"、または --registry）"),
+			txt("or build from the Git checkout with --source git", "または --source git で Git のチェックアウトからビルドしてください"))
 }
 
 // preflight checks, before anything is pushed or created, that the credentials may push to every
@@ -356,7 +492,10 @@ func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc au
 		t.dockerfile = stats.DockerfilePath
 		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, img, o.remoteOptions(ctx, kc)...)
 		if err != nil {
-			return usererr.PushFailed(t.bundleRepo, fmt.Sprintf("uploading the build context of %s: %v", t.build.Service, err))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return registryauth.PushError(ctx, err, t.bundleRepo, kc)
 		}
 		t.bundleRef = ref
 		o.debugf("%s: source bundle %s", t.build.Service, ref)
@@ -395,6 +534,15 @@ func sortedKeys(m map[string]bool) []string {
 	return keys
 }
 
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
 func newRunID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -402,12 +550,12 @@ func newRunID() string {
 }
 
 // complete offers the stages and services of the config for shell completion.
-func (o *buildOptions) complete(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+func (o *buildOptions) complete(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 	path, err := fleetconfig.Discover(o.file, o.env.WorkDir, o.env.Getenv)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	conf, err := fleetconfig.Load(path, o.env.Getenv)
+	conf, err := fleetconfig.Load(path, fleetconfig.LoadOptions{Getenv: o.env.Getenv})
 	if err != nil || len(args) > 1 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -103,7 +103,7 @@ func (f *fixture) flow(args ...string) (int, string, string) {
 	env := f.cliEnv(&stdout, &stderr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code := Run(ctx, env, append(args, "-n", f.ns))
+	code := Run(ctx, env, append(args, "--namespace", f.ns))
 	return code, stdout.String(), stderr.String()
 }
 
@@ -270,7 +270,7 @@ func TestIntegration_SeveralTags(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(succeed)
 	defer stop()
-	code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "--tag", "latest", "--tag", "v1.2.0", "-s", "api", "prod")
+	code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "--tag", "latest", "--tag", "v1.2.0", "-n", "api", "prod")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -393,7 +393,7 @@ func TestIntegration_ReRunUploadsNoContextBytes(t *testing.T) {
 	if sent := f.reg.UploadedBytes() - first; sent != 0 {
 		t.Errorf("the unchanged re-run uploaded %d bytes, want 0", sent)
 	}
-	if !strings.Contains(stderr, "already in the registry, nothing sent") {
+	if !strings.Contains(stderr, "レジストリにあり、送信なし") {
 		t.Errorf("the re-run does not say nothing was sent:\n%s", stderr)
 	}
 }
@@ -409,7 +409,7 @@ func TestIntegration_FailedBuildExitsNonZero(t *testing.T) {
 		succeed(ib)
 	})
 	defer stop()
-	code, stdout, _ := f.flow("build", "--push", "-s", "web", "-s", "worker", "prod")
+	code, stdout, _ := f.flow("build", "--push", "-n", "web", "-n", "worker", "prod")
 	if code != ExitFailed {
 		t.Errorf("exit %d, want %d", code, ExitFailed)
 	}
@@ -420,8 +420,9 @@ func TestIntegration_FailedBuildExitsNonZero(t *testing.T) {
 
 func TestIntegration_WrongPasswordStopsBeforeAnything(t *testing.T) {
 	for _, tc := range []struct{ lang, headline, remedy string }{
-		{"C.UTF-8", "Error: authentication to the registry failed", "docker login"},
+		{"C.UTF-8", "エラー: レジストリへの認証に失敗しました", "を実行してください"},
 		{"ja_JP.UTF-8", "エラー: レジストリへの認証に失敗しました", "を実行してください"},
+		{"en_US.UTF-8", "Error: authentication to the registry failed", "docker login"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			f := newFixture(t)
@@ -451,12 +452,12 @@ func TestIntegration_BadInputCreatesNothing(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"invalid tag", []string{"build", "--push", "--tag", "feature/x", "prod"}, "Error: the tag contains characters that are not allowed"},
-		{"one good and two invalid tags", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `tag "a b" contains " "`},
-		{"the other invalid tag is reported too", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `a tag must not start with "-"`},
-		{"unknown stage", []string{"build", "--push", "staging", "prod"}, "staging"},
-		{"unknown service", []string{"build", "--push", "-s", "nope", "prod"}, "nope"},
-		{"no registry", nil, "Error: the image name does not include a registry"},
+		{"invalid tag", []string{"build", "--push", "--tag", "feature/x", "prod"}, "エラー: タグに使用できない文字が含まれています"},
+		{"one good and two invalid tags", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `タグ "a b" の " " は使用できません`},
+		{"the other invalid tag is reported too", []string{"build", "--push", "--tag", "v1", "--tag", "a b", "--tag", "-rc1", "prod"}, `タグの先頭に "-" は使用できません`},
+		{"unknown stage", []string{"build", "--push", "staging"}, "エラー: ステージ 'staging' が見つかりません"},
+		{"unknown service", []string{"build", "--push", "-n", "nope", "prod"}, "エラー: サービス 'nope' はステージ 'prod' に含まれていません。"},
+		{"no registry", nil, "エラー: イメージ名にレジストリが含まれていません"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -540,12 +541,12 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	code := Run(ctx, env, []string{"build", "--push", "-s", "web", "prod", "-n", f.ns})
+	code := Run(ctx, env, []string{"build", "--push", "-n", "web", "prod", "--namespace", f.ns})
 	cancel()
 	if code != ExitInterrupted {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout.String(), stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "the builds go on in the cluster") || !strings.Contains(stderr.String(), "kubectl get imagebuilds -n "+f.ns+" -l "+buildv1.LabelRun+"=") {
+	if !strings.Contains(stderr.String(), "ビルドはクラスターで続行されます") || !strings.Contains(stderr.String(), "kubectl get imagebuilds -n "+f.ns+" -l "+buildv1.LabelRun+"=") {
 		t.Errorf("stderr does not say how to follow the builds:\n%s", stderr.String())
 	}
 	if n := len(f.builds()); n != 1 {
@@ -557,7 +558,7 @@ func TestIntegration_WithoutPushBuildsOnly(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(succeed)
 	defer stop()
-	code, stdout, stderr := f.flow("build", "-s", "web", "prod")
+	code, stdout, stderr := f.flow("build", "-n", "web", "prod")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -573,11 +574,11 @@ func TestIntegration_VerboseNeverPrintsCredentials(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(succeed)
 	defer stop()
-	code, stdout, stderr := f.flow("build", "--push", "-v", "-s", "api", "prod")
+	code, stdout, stderr := f.flow("build", "--push", "-v", "-n", "api", "prod")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"flow: config: ", "flow: api: image ", "registry: --> ", "flow: created ImageBuild "} {
+	for _, want := range []string{"flow: config files: ", "flow: api: image ", "registry: --> ", "flow: created ImageBuild "} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("-v output lacks %q:\n%s", want, stderr)
 		}

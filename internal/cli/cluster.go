@@ -24,6 +24,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/kubename"
 	"github.com/fleetflow/flow-build/internal/registryauth"
 	"github.com/fleetflow/flow-build/internal/scheme"
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 // kubeFlags are kubectl's connection flags, with kubectl's meaning.
@@ -34,7 +35,8 @@ type kubeFlags struct {
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
 	f.StringVar(&k.context, "context", "", "kubeconfig context to use")
-	f.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the builds (default: the context's namespace)")
+	// No -n: in flow build, -n is FleetFlow's --service.
+	f.StringVar(&k.namespace, "namespace", "", "Kubernetes namespace of the builds (default: the context's namespace); no short form, -n is --service")
 }
 
 // cluster is the connection to the cluster that runs the builds.
@@ -59,11 +61,15 @@ func (k *kubeFlags) connect(env Env) (*cluster, error) {
 		})
 		var err error
 		if cfg, err = loader.ClientConfig(); err != nil {
-			return nil, fmt.Errorf("no usable Kubernetes connection (%w): point flow at a cluster with --kubeconfig, --context or KUBECONFIG, as for kubectl", err)
+			return nil, usererr.New(usererr.KindUnexpected, txt("no usable Kubernetes connection", "使える Kubernetes への接続がありません")).
+				WithDetail(err.Error()).WithCause(err).
+				WithRemedies(txt("point flow at a cluster with --kubeconfig, --context or KUBECONFIG, as for kubectl", "kubectl と同じく --kubeconfig、--context または KUBECONFIG でクラスターを指定してください"),
+					txt("or render the ImageBuilds without a cluster: -o yaml", "またはクラスターなしで ImageBuild を出力してください: -o yaml"))
 		}
 		if ns == "" {
 			if ns, _, err = loader.Namespace(); err != nil {
-				return nil, fmt.Errorf("reading the namespace of the kubeconfig context: %w", err)
+				return nil, usererr.New(usererr.KindUnexpected, txt("the namespace of the kubeconfig context cannot be read", "kubeconfig のコンテキストの namespace を読み込めません")).
+					WithDetail(err.Error()).WithCause(err)
 			}
 		}
 	}
@@ -88,11 +94,11 @@ func (c *cluster) dryRun(ctx context.Context, targets []*target, p manifestParam
 		err := c.client.Get(ctx, client.ObjectKey{Namespace: c.namespace, Name: p.pushSecret}, &corev1.Secret{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return fmt.Errorf("--push-secret %s: no such Secret in namespace %s; create it with "+
-				"`kubectl create secret docker-registry %s -n %s --docker-server=<registry> --docker-username=<user> --docker-password=<password>`",
-				p.pushSecret, c.namespace, p.pushSecret, c.namespace)
+			return usererr.New(usererr.KindConfig, txt("--push-secret %s: no such Secret in namespace %s", "--push-secret %s: namespace %s にその Secret はありません", p.pushSecret, c.namespace)).
+				WithRemedies(txt("create it with kubectl create secret docker-registry %s -n %s --docker-server=<registry> --docker-username=<user> --docker-password=<password>",
+					"kubectl create secret docker-registry %s -n %s --docker-server=<registry> --docker-username=<user> --docker-password=<password> で作成してください", p.pushSecret, c.namespace))
 		case err != nil && !apierrors.IsForbidden(err):
-			return c.explain(err, "reading Secret "+p.pushSecret)
+			return c.explain(err, txt("reading Secret %s failed", "Secret %s の読み込みに失敗しました", p.pushSecret))
 		}
 	}
 	for _, t := range targets {
@@ -105,25 +111,29 @@ func (c *cluster) dryRun(ctx context.Context, targets []*target, p manifestParam
 		}
 		ib := imageBuild(&probe, p)
 		if err := c.client.Create(ctx, ib, client.DryRunAll); err != nil {
-			return c.explain(err, "checking the ImageBuild of "+t.build.Service)
+			return c.explain(err, txt("checking the ImageBuild of %s failed", "%s の ImageBuild の確認に失敗しました", t.build.Service))
 		}
 	}
 	return nil
 }
 
-// explain turns API errors into what to do about them.
-func (c *cluster) explain(err error, doing string) error {
+// explain turns API errors into what to do about them. doing says what was being done, in both
+// languages.
+func (c *cluster) explain(err error, doing usererr.Text) error {
+	e := usererr.New(usererr.KindUnexpected, doing).WithTarget(c.server).WithCause(err)
 	switch {
 	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
-		return fmt.Errorf("%s: the ImageBuild API is not installed in the cluster at %s; install the operator "+
-			"(helm install flow-build charts/flow-build -n flow-build-system --create-namespace)", doing, c.server)
+		return e.WithReason(txt("the ImageBuild API is not installed in the cluster", "クラスターに ImageBuild API がインストールされていません")).
+			WithRemedies(txt("install the operator: helm install flow-build charts/flow-build -n flow-build-system --create-namespace", "オペレーターをインストールしてください: helm install flow-build charts/flow-build -n flow-build-system --create-namespace"))
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: you may not create ImageBuilds in namespace %s (%v); ask for a Role granting create, get, list and watch on imagebuilds.build.fleetflow.dev, or choose a namespace with -n",
-			doing, c.namespace, apierrors.ReasonForError(err))
+		return e.WithReason(txt("you may not create ImageBuilds in namespace %s (%s)", "namespace %s で ImageBuild を作成する権限がありません（%s）", c.namespace, apierrors.ReasonForError(err))).
+			WithRemedies(txt("ask for a Role granting create, get, list and watch on imagebuilds.build.fleetflow.dev, or choose another namespace with --namespace",
+				"imagebuilds.build.fleetflow.dev の create、get、list、watch を許可する Role を依頼するか、--namespace で別の namespace を指定してください"))
 	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("%s: the cluster at %s did not accept your credentials; check your kubeconfig", doing, c.server)
+		return e.WithReason(txt("the cluster did not accept your credentials", "クラスターが認証情報を受け付けませんでした")).
+			WithRemedies(txt("check your kubeconfig", "kubeconfig を確認してください"))
 	}
-	return fmt.Errorf("%s: %w", doing, err)
+	return e.WithDetail(err.Error())
 }
 
 // create creates the ImageBuilds of all targets, with a forwarded push Secret each when forward is
@@ -159,7 +169,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		ib := imageBuild(t, params)
 		if err := c.client.Create(ctx, ib); err != nil {
 			rollback()
-			return nil, c.explain(err, "creating the ImageBuild of "+t.build.Service)
+			return nil, c.explain(err, txt("creating the ImageBuild of %s failed", "%s の ImageBuild の作成に失敗しました", t.build.Service))
 		}
 		created = append(created, ib)
 		builds = append(builds, ib)
@@ -182,7 +192,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		}
 		if err := c.client.Create(ctx, secret); err != nil {
 			rollback()
-			return nil, c.explain(err, "creating the push Secret of "+t.build.Service)
+			return nil, c.explain(err, txt("creating the push Secret of %s failed", "%s のプッシュ用 Secret の作成に失敗しました", t.build.Service))
 		}
 		created = append(created, secret)
 	}

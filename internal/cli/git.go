@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 // gitSources points every target at the checkout's remote and HEAD commit instead of a bundle, the
@@ -19,12 +20,12 @@ func gitSources(ctx context.Context, targets []*target) error {
 		dir := t.build.Context
 		top, err := git(ctx, dir, "rev-parse", "--show-toplevel")
 		if err != nil {
-			return fmt.Errorf("--source git: the context of %s (%s) is not in a Git checkout: %w", t.build.Service, t.build.ContextRel, err)
+			return gitError(txt("the context of %s (%s) is not in a Git checkout", "%s のコンテキスト（%s）は Git のチェックアウトの中にありません", t.build.Service, t.build.ContextRel), err)
 		}
 		top, _ = filepath.EvalSymlinks(top)
 		remote, err := git(ctx, top, "remote", "get-url", "origin")
 		if err != nil {
-			return fmt.Errorf("--source git: the checkout %s has no remote named origin for the cluster to clone from; add one with `git remote add origin https://...`", top)
+			return gitError(txt("the checkout %s has no remote named origin for the cluster to clone from; add one with git remote add origin https://...", "チェックアウト %s にはクラスターがクローンする origin リモートがありません。git remote add origin https://... で追加してください", top), nil)
 		}
 		url, err := httpsRemote(remote)
 		if err != nil {
@@ -32,15 +33,15 @@ func gitSources(ctx context.Context, targets []*target) error {
 		}
 		rev, err := git(ctx, top, "rev-parse", "HEAD")
 		if err != nil {
-			return fmt.Errorf("--source git: the checkout %s has no commit yet: %w", top, err)
+			return gitError(txt("the checkout %s has no commit yet", "チェックアウト %s にはまだコミットがありません", top), err)
 		}
 		sub, err := relSlash(top, dir)
 		if err != nil {
-			return fmt.Errorf("--source git: context %s is outside the checkout %s", dir, top)
+			return gitError(txt("context %s is outside the checkout %s", "コンテキスト %s はチェックアウト %s の外にあります", dir, top), nil)
 		}
 		dockerfile, err := relSlash(dir, t.build.Dockerfile)
 		if err != nil || dockerfile == "" {
-			return fmt.Errorf("--source git: the Dockerfile of %s (%s) must be inside its context %s", t.build.Service, t.build.DockerfileRel, t.build.ContextRel)
+			return gitError(txt("the Dockerfile of %s (%s) must be inside its context %s", "%s の Dockerfile（%s）はコンテキスト %s の中に置いてください", t.build.Service, t.build.DockerfileRel, t.build.ContextRel), nil)
 		}
 		t.dockerfile = dockerfile
 		t.git = &buildv1.GitSource{URL: url, Revision: rev, SubPath: sub}
@@ -85,5 +86,14 @@ func httpsRemote(remote string) (string, error) {
 	if m := scpLikeRemote.FindStringSubmatch(remote); m != nil {
 		return "https://" + m[1] + "/" + m[2], nil
 	}
-	return "", fmt.Errorf("--source git: cannot turn the remote %q into an https URL the cluster can clone", remote)
+	return "", gitError(txt("cannot turn the remote %q into an https URL the cluster can clone", "リモート %q をクラスターがクローンできる https の URL に変換できません", remote), nil)
+}
+
+// gitError is a problem with --source git; cause, when set, is git's own message.
+func gitError(reason usererr.Text, cause error) error {
+	e := usererr.New(usererr.KindConfig, txt("--source git cannot be used", "--source git は使用できません")).WithReason(reason)
+	if cause != nil {
+		e = e.WithLines(usererr.Same(usererr.OneLine(cause.Error()))).WithCause(cause)
+	}
+	return e
 }

@@ -54,7 +54,8 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 			},
 		},
 		Spec: buildv1.ImageBuildSpec{
-			Image:      t.push.Repository,
+			// A local name (built, not pushed) in the form every tool reads the same way.
+			Image:      t.push.CanonicalRepository(),
 			Tags:       slices.Clone(t.push.Tags),
 			Push:       p.push,
 			Dockerfile: t.dockerfile,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 // printer, and notes (uploads, hints) on stderr.
 type output struct {
 	env     Env
+	o       *buildOptions
 	push    bool
 	printer *progress.Printer
 	skipped []fleetconfig.Skipped
@@ -51,6 +53,7 @@ func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
 	}
 	return &output{
 		env:  o.env,
+		o:    o,
 		push: o.push,
 		printer: progress.New(progress.Options{
 			Out: w, Live: o.env.Live && o.output == "", Color: o.env.Live,
@@ -60,23 +63,37 @@ func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
 	}
 }
 
+// nothingToBuild says why a run builds nothing; it is not an error (exit status 0), as in FleetFlow.
 func (out *output) nothingToBuild(plan *fleetconfig.Plan) {
+	if plan.ListsNoServices {
+		// FleetFlow says "ビルド対象のサービスがありません（build 設定が必要です）" here, which
+		// sends the user looking for build settings in a stage that lists nothing.
+		notef(out.env.Stderr, "%s\n", txt("nothing to build: stage %s lists no services (add service \"name\" lines to it)",
+			"ビルド対象のサービスがありません: ステージ %s にはサービスがありません（service \"name\" の行を追加してください）", plan.Stage).In(out.o.lang))
+		return
+	}
 	for _, s := range plan.Skipped {
 		out.printer.Add(progress.Service{Name: s.Service}).Skipped(s.Reason)
 	}
 	out.printer.Wait()
-	notef(out.env.Stderr, "nothing to build: no service of stage %s has a Dockerfile\n", plan.Stage)
+	msg := txt("nothing to build: no service of stage %s has build settings or a Dockerfile",
+		"ビルド対象のサービスがありません: ステージ %s のサービスにはビルド設定も Dockerfile もありません", plan.Stage)
+	if len(out.o.onlyService) > 0 {
+		msg = txt("nothing to build: the services asked for (%s) have neither build settings nor a Dockerfile",
+			"ビルド対象のサービスがありません: 指定したサービス（%s）にはビルド設定も Dockerfile もありません", strings.Join(out.o.onlyService, ", "))
+	}
+	notef(out.env.Stderr, "%s\n", msg.In(out.o.lang))
 }
 
 func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took time.Duration) {
-	how := fmt.Sprintf("%s sent", humanBytes(sent))
+	how := txt("%s sent", "%s を送信", humanBytes(sent))
 	if sent == 0 {
-		how = "already in the registry, nothing sent"
+		how = txt("already in the registry, nothing sent", "レジストリにあり、送信なし")
 	}
 	out.notes.Lock()
 	defer out.notes.Unlock()
-	notef(out.env.Stderr, "Uploaded the context of %s: %d files, %s (%s) in %s\n",
-		t.build.Service, stats.Files, humanBytes(stats.Bytes), how, took.Round(10*time.Millisecond))
+	out.o.notef(txt("Uploaded the context of %s: %d files, %s (%s) in %s", "%s のコンテキストをアップロードしました: %d ファイル、%s（%s）、%s",
+		t.build.Service, stats.Files, humanBytes(stats.Bytes), how.In(out.o.lang), took.Round(10*time.Millisecond)))
 }
 
 // created lists the new ImageBuilds on stdout, where scripts read them, so a failed write there is
@@ -87,7 +104,7 @@ func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) error
 			return err
 		}
 	}
-	notef(out.env.Stderr, "Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w\n", ns, buildv1.LabelRun, runID)
+	out.o.notef(txt("Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w", "進行状況の確認: kubectl get imagebuilds -n %s -l %s=%s -w", ns, buildv1.LabelRun, runID))
 	return nil
 }
 
@@ -188,8 +205,8 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 			}
 		}
 		out.printer.Wait()
-		notef(out.env.Stderr, "\nInterrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w\n",
-			cl.namespace, buildv1.LabelRun, runID)
+		notef(out.env.Stderr, "\n%s\n", txt("Interrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w",
+			"中断しました: ビルドはクラスターで続行されます。進行状況の確認:\n  kubectl get imagebuilds -n %s -l %s=%s -w", cl.namespace, buildv1.LabelRun, runID).In(out.o.lang))
 		return exitError{ExitInterrupted}
 	}
 	out.printer.Wait()

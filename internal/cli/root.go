@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 
+	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/usererr"
 	"github.com/fleetflow/flow-build/internal/version"
 )
@@ -34,13 +35,20 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	WorkDir        string
+	// Environ lists the environment as KEY=value, for FleetFlow's FLEET_*, CI_* and APP_* template
+	// variables; nil means none.
+	Environ func() []string
+	WorkDir string
 	// Live enables live progress bars; Main sets it when stdout is a sized terminal.
 	Live bool
 	// Transport carries registry traffic; nil means go-containerregistry's default.
 	Transport http.RoundTripper
 	// RESTConfig, when set, is used instead of loading a kubeconfig.
 	RESTConfig *rest.Config
+
+	// planned, when set (by tests), receives what `flow build` resolved and checked, and the run
+	// stops there: nothing is contacted.
+	planned func(*fleetconfig.Plan, []*target)
 }
 
 // exitError carries an exit code through cobra; what went wrong was already shown (a build that
@@ -81,7 +89,7 @@ func Main() int {
 	}
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Getenv: os.Getenv, WorkDir: wd,
+		Getenv: os.Getenv, Environ: os.Environ, WorkDir: wd,
 		Live: liveTerminal(os.Stdout),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,6 +121,13 @@ func Run(ctx context.Context, env Env, args []string) int {
 		return exit.code
 	}
 	// The one place errors are shown: each problem as a block in the user's language.
+	var f failure
+	isFailure := errors.As(err, &f)
+	var ue *usererr.Error
+	if !isFailure && !errors.As(err, &ue) {
+		// cobra's and pflag's own errors (an unknown flag, a missing value) speak only English.
+		err = commandLineError(err)
+	}
 	lang := usererr.LangFromEnv(env.Getenv)
 	var many problems
 	if !errors.As(err, &many) {
@@ -121,12 +136,10 @@ func Run(ctx context.Context, env Env, args []string) int {
 	for _, e := range many {
 		notef(env.Stderr, "%s\n", usererr.Format(e, lang))
 	}
-	var f failure
-	var ue *usererr.Error
-	if errors.As(err, &f) || errors.As(err, &ue) {
-		return ExitFailed
+	if !isFailure && errors.As(err, &ue) && ue.Kind == usererr.KindUsage {
+		return ExitUsage
 	}
-	return ExitUsage
+	return ExitFailed
 }
 
 // NewRootCommand builds the `flow` command tree.

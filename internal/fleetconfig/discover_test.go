@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 func TestDiscover(t *testing.T) {
@@ -61,7 +63,7 @@ func TestDiscover(t *testing.T) {
 			name:     "explicit -f that does not exist",
 			files:    map[string]string{"flow.kdl": ""},
 			explicit: "missing.kdl",
-			wantErr:  []string{"missing.kdl", "given with -f", "does not exist"},
+			wantErr:  []string{"missing.kdl", "fix the path given with -f", "does not exist"},
 		},
 		{
 			name:     "explicit -f naming a folder",
@@ -114,9 +116,10 @@ func TestDiscover(t *testing.T) {
 				if !errors.Is(err, ErrConfigNotFound) {
 					t.Fatalf("Discover() error = %v, want ErrConfigNotFound", err)
 				}
+				msg := renderAll(err, usererr.English)
 				for _, s := range tt.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not mention %q", err, s)
+					if !strings.Contains(msg, s) {
+						t.Errorf("error\n%s\ndoes not mention %q", msg, s)
 					}
 				}
 				return

@@ -1,23 +1,46 @@
-// Package fleetconfig reads FleetFlow's KDL config for `flow build`: it finds the file, loads it
-// with its includes, and resolves one stage into a build plan of Dockerfiles, contexts, targets,
-// build args and image names, checking every path before anything is sent to a cluster.
+// Package fleetconfig reads a FleetFlow project the way FleetFlow's own loader does (its
+// fleetflow-core crate is the reference), and resolves one stage into a build plan of Dockerfiles,
+// contexts, targets, build args and image names, checking every path before anything is sent to a
+// cluster. Where FleetFlow's behaviour is a bug, the code says so next to what it does instead.
 //
-// # Finding the file
+// # Finding the project
 //
-// Discover takes `-f FILE`, else FLEETFLOW_CONFIG_PATH, else walks up from the working directory
-// looking in each folder for `.fleetflow/fleet.kdl`, `fleet.kdl`, `flow.kdl`. The project root is
-// the folder holding the file (the parent of `.fleetflow/`). Paths in the config are relative to
-// the project root; include paths are relative to the including file.
+// Discover takes `-f FILE`, else FLEETFLOW_CONFIG_PATH, else FLEET_PROJECT_ROOT (which must hold
+// .fleetflow/fleet.kdl), else walks up from the working directory looking in each folder for
+// `.fleetflow/fleet.kdl`, `fleet.kdl`, `flow.kdl`. The project root R is the folder holding the file
+// (the parent of `.fleetflow/`). Paths in the config are relative to R; include paths are relative
+// to the including file.
+//
+// # Files, in FleetFlow's merge order
+//
+//	R/cloud.kdl (else R/.fleetflow/cloud.kdl)
+//	the root file
+//	R/services/**/*.kdl, R/stages/**/*.kdl   sorted by path component
+//	R/flow.<stage>.kdl (else in .fleetflow/) only with a stage
+//	R/flow.local.kdl (else in .fleetflow/)   always: a developer's personal override
+//
+// R/variables/**/*.kdl give template variables only; so do R/.env, R/.env.external and
+// R/.env.<stage> (each, else in .fleetflow/). Each file is rendered as a template first (package
+// tera), then parsed (KDL v2, or v1) and applied node by node; `include "path-or-glob"` brings in
+// other files, each file once however often it is included, within a budget of files and bytes.
+//
+// # Templates
+//
+// `{{ name }}`, `{% if %}` … as Tera renders them, with these variables, later ones winning:
+// PROJECT_ROOT; .env, .env.external, .env.<stage>; the FLEET_*, CI_* and APP_* environment
+// variables (FLEET_STAGE is the stage); the `variables` blocks, top level then the stage's, of the
+// root file and then of each variables/**/*.kdl file. An undefined variable is an error naming the
+// file, the line and the column.
 //
 // # Schema
 //
 // Only the parts of FleetFlow's schema that concern building are read; every other node
 // (provider, server, tenant, and within a service ports, env, volumes, healthcheck, depends_on …)
-// is accepted and ignored.
+// is accepted and ignored. A name close to a known field (`dockerfil`) gets a warning.
 //
 //	project "myapp"                  // default: the project root's folder name
 //	registry "ghcr.io/org"           // top-level registry
-//	variables { NODE_VERSION "22" }  // for {VAR} in build args
+//	variables { NODE_VERSION "22" }  // template variables, and {VAR} in build args
 //	include "services/*.kdl"         // relative to this file; globs allowed, cycles rejected
 //
 //	service "api" image="ghcr.io/org/api" registry="ghcr.io/other" {
@@ -27,7 +50,6 @@
 //	    context "."
 //	    target "production"
 //	    build_args { NODE_VERSION "{NODE_VERSION}" }
-//	    image_tag "api:dev"          // FleetFlow's local tag; ignored for pushing
 //	    build {                      // … or nested, with args instead of build_args
 //	        dockerfile "Dockerfile"
 //	        context "services/api"
@@ -38,30 +60,29 @@
 //	}
 //
 //	stage "prod" {
-//	    service "api"                // listing enables a service in the stage
+//	    service "api"                // the services the stage builds, in this order
 //	    service "worker" { target "prod" }  // a block overrides fields for this stage
-//	    variables { NODE_VERSION "20" }     // override the top-level variables
+//	    variables { NODE_VERSION "20" }     // the stage's template variables
 //	    registry "ghcr.io/org-prod"
 //	}
 //
-// Repeated service (and stage) blocks merge, the later one winning field by field; build args
-// merge by name. A stage that lists no service stands for all services.
+// Repeated service blocks merge, the later one winning field by field; build args merge by name
+// (FleetFlow replaces the whole build configuration, losing the Dockerfile of a block that only
+// changes the target). A later stage block replaces the stage, as in FleetFlow. A stage that
+// lists no service builds nothing.
 //
-// # Values
+// # Values and names
 //
 // `${VAR}` and `${VAR:-default}` in any string expand from the environment when the file is
-// loaded; an unset `${VAR}` without default becomes "". `{VAR}` in build-arg values expands from
-// the variables when a stage is resolved (stage over top-level); an unknown `{VAR}` stays as
-// written. FleetFlow's Tera templates (`{{ VAR }}`, `{% if %}`) are not supported.
+// loaded. `{VAR}` in build-arg values expands from the environment (as in FleetFlow), then the
+// stage's and the top-level variables and the .env files; an unknown `{VAR}` stays as written,
+// with a warning.
 //
-// Without `dockerfile`, the Dockerfile is looked for at `services/<name>/Dockerfile`,
-// `<name>/Dockerfile` and `Dockerfile.<name>`; a service with none is not built (its image is
-// pulled). Without `image`, a service that has a registry (--registry, then the service's, the
-// stage's, the top-level one) is pushed as `<registry>/<project>-<service>`.
-//
-// # KDL versions
-//
-// FleetFlow writes KDL v2 (`no_cache #true`, `stage "prod" { service "api" }`); files are read
-// with package kdlv2, which rewrites v2 into the v1 that github.com/sblinch/kdl-go parses and
-// locates syntax errors at the user's own line and column. v1 files are read as they are.
+// A service is built when it has build settings or a Dockerfile where FleetFlow's conventions
+// look: `services/<name>/Dockerfile`, `<name>/Dockerfile`, `Dockerfile.<name>`. One with build
+// settings and no Dockerfile is an error; one with neither is a pulled image. When a registry
+// applies (--registry, then the service's, the stage's, the top-level one), the image is
+// `<registry>/<project>-<service>` with the tag of the service's image (FleetFlow names every
+// service `<registry>/<project>-<stage>`, so that they overwrite each other); without one, it is the
+// service's image, else the service name.
 package fleetconfig

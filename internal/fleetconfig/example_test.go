@@ -77,7 +77,7 @@ func TestFleetFlowProjectEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(file, envOf(nil))
+	c, err := Load(file, LoadOptions{Getenv: envOf(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

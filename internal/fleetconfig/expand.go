@@ -1,6 +1,7 @@
 package fleetconfig
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -77,34 +78,56 @@ func isEnvName(s string) bool {
 	return true
 }
 
-// expandVars replaces `{NAME}` in a build-arg value with vars[NAME], as FleetFlow's resolver
-// does. One pass only: a value brought in by a variable is not expanded again. `{NAME}` with an
-// unknown NAME is left as written, so JSON or shell braces in a value survive.
-func expandVars(s string, vars map[string]string) string {
-	if len(vars) == 0 || !strings.Contains(s, "{") {
-		return s
+// expandVars replaces `{NAME}` in a build-arg value with the value lookup finds, as FleetFlow's
+// resolver does. One pass only: a value brought in by a variable is not expanded again. `{NAME}`
+// that lookup does not know is left as written (so JSON or shell braces in a value survive) and
+// returned in unknown, for a warning; so is nothing that is not a plain name.
+func expandVars(s string, lookup func(string) (string, bool)) (string, []string) {
+	if !strings.Contains(s, "{") {
+		return s, nil
 	}
 	var b strings.Builder
+	var unknown []string
 	for {
 		i := strings.IndexByte(s, '{')
 		if i < 0 {
 			b.WriteString(s)
-			return b.String()
+			return b.String(), unknown
 		}
 		j := strings.IndexByte(s[i+1:], '}')
 		if j < 0 {
 			b.WriteString(s)
-			return b.String()
+			return b.String(), unknown
 		}
 		name := s[i+1 : i+1+j]
-		if v, ok := vars[name]; ok && !strings.ContainsAny(name, "{ \t\n") {
-			b.WriteString(s[:i])
-			b.WriteString(v)
-			s = s[i+j+2:]
-			continue
+		if name != "" && !strings.ContainsAny(name, "{ \t\n\"'") {
+			if v, ok := lookup(name); ok {
+				b.WriteString(s[:i])
+				b.WriteString(v)
+				s = s[i+j+2:]
+				continue
+			}
+			// Only a name that looks like a variable is worth a warning: `${X}` was the
+			// environment's business, and `{a:b}` is data.
+			if isEnvName(name) && (i == 0 || s[i-1] != '$') {
+				unknown = append(unknown, name)
+			}
 		}
 		// Not a known variable: keep the '{' and look again after it, so `{{A}}` still finds `{A}`.
 		b.WriteString(s[:i+1])
 		s = s[i+1:]
 	}
+}
+
+// templateText renders a non-string template variable (a KDL integer, float or boolean) as text.
+func templateText(v any) (string, bool) {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
 }

@@ -1,6 +1,9 @@
 package fleetconfig
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestExpandEnv(t *testing.T) {
 	env := envOf(map[string]string{"A": "a", "EMPTY": "", "B": "b"})
@@ -40,9 +43,17 @@ func TestExpandVars(t *testing.T) {
 		{"{ V }", "{ V }"},
 		{"{", "{"},
 	}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	for _, tt := range tests {
-		if got := expandVars(tt.in, vars); got != tt.want {
+		if got, _ := expandVars(tt.in, lookup); got != tt.want {
 			t.Errorf("expandVars(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// Names that look like variables and are not known are reported, for a warning.
+	for in, want := range map[string]string{"{X}-{V}": "X", "{GIT_SHA}": "GIT_SHA", `{"a": 1}`: "", "${HOME}": "", "{a:b}": ""} {
+		_, unknown := expandVars(in, lookup)
+		if strings.Join(unknown, ",") != want {
+			t.Errorf("expandVars(%q) reports unknown %q, want %q", in, unknown, want)
 		}
 	}
 }

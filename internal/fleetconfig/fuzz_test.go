@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(file, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c, err := Load(file, envOf(map[string]string{"HOME": "/home/u"}))
+		c, err := Load(file, LoadOptions{Getenv: envOf(map[string]string{"HOME": "/home/u"})})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("Load() error %T %q does not match ErrInvalidConfig", err, err)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 func TestLoad(t *testing.T) {
@@ -147,7 +149,7 @@ service "api" { target "b"; build_args { B "2" } }
 			if tt.path != "" {
 				file = filepath.Join(root, filepath.FromSlash(tt.path))
 			}
-			c, err := Load(file, envOf(tt.env))
+			c, err := Load(file, LoadOptions{Getenv: envOf(tt.env)})
 			if err != nil {
 				t.Fatalf("Load() error = %v", err)
 			}
@@ -210,7 +212,7 @@ func TestLoadErrors(t *testing.T) {
 			name:  "include cycle",
 			files: map[string]string{"flow.kdl": `include "a.kdl"`, "a.kdl": `include "b/c.kdl"`, "b/c.kdl": `include "../flow.kdl"`},
 			is:    ErrIncludeCycle,
-			want:  []string{"@/flow.kdl includes @/a.kdl includes @/b/c.kdl includes @/flow.kdl"},
+			want:  []string{"flow.kdl → a.kdl → b/c.kdl → flow.kdl", `Target: @/b/c.kdl: include "../flow.kdl"`},
 		},
 		{
 			name:  "include of itself",
@@ -227,7 +229,7 @@ func TestLoadErrors(t *testing.T) {
 			name:  "service without a name",
 			files: map[string]string{"flow.kdl": `service { target "x" }`},
 			is:    ErrInvalidConfig,
-			want:  []string{"@/flow.kdl: service: a service needs a name"},
+			want:  []string{"Target: @/flow.kdl: service\n", "a service needs a name"},
 		},
 		{
 			name:  "service name that could escape the project",
@@ -239,17 +241,17 @@ func TestLoadErrors(t *testing.T) {
 			name:  "no_cache that is not a boolean",
 			files: map[string]string{"flow.kdl": `service "api" { build { no_cache "yes" } }`},
 			is:    ErrInvalidConfig,
-			want:  []string{`service "api" > build > no_cache "yes": expects #true or #false`},
+			want:  []string{`Target: @/flow.kdl: service "api" > build > no_cache "yes"`, "expects #true or #false"},
 		},
 		{
 			name:  "field without a value",
 			files: map[string]string{"flow.kdl": "stage \"p\" {\n service \"api\" { dockerfile }\n}"},
 			is:    ErrInvalidConfig,
-			want:  []string{`stage "p" > service "api" > dockerfile: needs a value`},
+			want:  []string{`stage "p" > service "api" > dockerfile`, "dockerfile needs a value"},
 		},
 	}
 	t.Run("config file that does not exist", func(t *testing.T) {
-		_, err := Load(filepath.Join(t.TempDir(), "flow.kdl"), envOf(nil))
+		_, err := Load(filepath.Join(t.TempDir(), "flow.kdl"), LoadOptions{Getenv: envOf(nil)})
 		if !errors.Is(err, ErrConfigNotFound) {
 			t.Errorf("Load() error = %v, want ErrConfigNotFound", err)
 		}
@@ -258,18 +260,21 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := realTempDir(t)
 			writeTree(t, root, tt.files)
-			_, err := Load(filepath.Join(root, "flow.kdl"), envOf(nil))
+			_, err := Load(filepath.Join(root, "flow.kdl"), LoadOptions{Getenv: envOf(nil)})
 			if !errors.Is(err, tt.is) {
 				t.Fatalf("Load() error = %v, want %v", err, tt.is)
 			}
-			msg := err.Error()
+			var ue *usererr.Error
+			if !errors.As(err, &ue) {
+				t.Fatalf("error %T is not a *usererr.Error", err)
+			}
+			msg := ue.Render(usererr.English)
+			if ja := ue.Render(usererr.Japanese); ja == msg {
+				t.Errorf("the Japanese block is the English one:\n%s", ja)
+			}
 			if tt.wantPos != "" {
-				var se *SyntaxError
-				if !errors.As(err, &se) {
-					t.Fatalf("error %T is not a *SyntaxError", err)
-				}
-				if want := filepath.Join(root, tt.wantPos) + ": "; !strings.HasPrefix(msg, want) {
-					t.Errorf("error = %q, want prefix %q", msg, want)
+				if want := filepath.Join(root, tt.wantPos); ue.Target != want {
+					t.Errorf("target = %q, want %q", ue.Target, want)
 				}
 			}
 			for _, s := range tt.want {

@@ -2,21 +2,24 @@ package fleetconfig
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/platform"
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 // ResolveOptions are the CLI's inputs to Resolve.
 type ResolveOptions struct {
 	// Registry is --registry; it beats every registry of the config.
 	Registry string
-	// Services restricts the plan to these services of the stage; empty means all of them.
+	// Services restricts the plan to these services of the stage (-n); empty means all of them.
 	Services []string
 	// NoCache is --no-cache; it turns caching off for every build, whatever the config says.
 	NoCache bool
@@ -30,23 +33,28 @@ type Plan struct {
 	Project string
 	// Stage is the stage resolved.
 	Stage string
-	// Builds are the services to build, sorted by service name.
+	// Builds are the services to build, in the order the stage lists them.
 	Builds []Build
-	// Skipped are services of the stage that are not built because they have no Dockerfile
-	// (FleetFlow pulls their image instead), sorted by service name.
+	// Skipped are services of the stage that are not built because they have neither build
+	// settings nor a Dockerfile (their image is pulled), in stage order.
 	Skipped []Skipped
-	// Warnings are problems that do not stop the build, such as a build arg that looks like a
-	// secret. They never contain build-arg values.
-	Warnings []string
+	// ListsNoServices is set when the stage lists no service at all: there is nothing to build,
+	// which is not an error (FleetFlow exits 0 too).
+	ListsNoServices bool
+	// Warnings are problems that do not stop the build, such as a misspelled field or a build arg
+	// that looks like a secret. They never contain build-arg values.
+	Warnings []usererr.Text
 }
 
 // Build is one service to build, with every path resolved and checked.
 type Build struct {
 	// Service is the service name.
 	Service string
-	// Image is the image as configured, or `<registry>/<project>-<service>` when the service
-	// has no image and a registry applies; it may carry a tag. "" when there is neither: the
-	// caller reports that the image has no registry.
+	// Image is the image to build, possibly with a tag: `<registry>/<project>-<service>[:tag]`
+	// when a registry applies (the tag is the one written in the service's image), else the
+	// service's image as written, else the service name — FleetFlow's naming, except that
+	// FleetFlow names every service of a stage `<registry>/<project>-<stage>`, so that they
+	// overwrite each other in the registry.
 	Image string
 	// Registry is the registry that applies to this service (--registry, then the service's,
 	// the stage's and the top-level one), or "".
@@ -62,7 +70,7 @@ type Build struct {
 	ContextRel string
 	// Target is the Dockerfile stage to build (`target`), or "" for the last one.
 	Target string
-	// BuildArgs are the build args sorted by name, with `{VAR}` expanded from the variables.
+	// BuildArgs are the build args sorted by name, with `{VAR}` expanded.
 	BuildArgs []BuildArg
 	// NoCache is set by the service's `no_cache #true` or by ResolveOptions.NoCache.
 	NoCache bool
@@ -77,14 +85,17 @@ type BuildArg struct{ Name, Value string }
 // Skipped is a service of the stage that is not built, and why.
 type Skipped struct{ Service, Reason string }
 
-// ReasonNoDockerfile is the Skipped.Reason of a service without a Dockerfile.
+// ReasonNoDockerfile is the Skipped.Reason of a service without build settings or Dockerfile.
 const ReasonNoDockerfile = "no Dockerfile: pulled image"
 
-// Resolve computes the build plan of a stage. The stage's `service` entries choose the services;
-// a stage that lists none stands for every service of the config, so that a small project can
-// write `stage "dev" {}` (FleetFlow itself would build nothing for it, which is never what
-// `flow build dev` is asked for). For each service, the stage's block for it overrides its fields
-// and the stage's variables override the top-level ones.
+// Resolve computes the build plan of a stage. The stage's `service` entries choose the services,
+// in the order written; a stage that lists none builds nothing. For each service, the stage's
+// block for it overrides its fields.
+//
+// A service is built when it has build settings (dockerfile, context, target, build_args, a build
+// block …) or a Dockerfile where FleetFlow's conventions look (services/<name>/Dockerfile,
+// <name>/Dockerfile, Dockerfile.<name>); one with build settings but no Dockerfile is an error,
+// one with neither is skipped (its image is pulled).
 //
 // Every problem of the stage is reported at once (errors.Join), so a user fixes them in one go;
 // nothing is built when there is any.
@@ -93,29 +104,30 @@ func (c *Config) Resolve(stage string, opts ResolveOptions) (*Plan, error) {
 	if !ok {
 		return nil, c.unknownStage(stage)
 	}
-	names, _ := c.StageServices(stage)
-	requested := map[string]bool{}
+	plan := &Plan{Project: c.Project, Stage: stage, Warnings: slices.Clone(c.Warnings)}
+	names := st.services
+	var errs []error
 	if len(opts.Services) > 0 {
+		requested := map[string]bool{}
 		for _, s := range opts.Services {
 			if !slices.Contains(names, s) {
-				have := strings.Join(names, ", ")
-				if have == "" {
-					have = "none"
-				}
-				return nil, fmt.Errorf("%w %q: stage %q has these services: %s", ErrUnknownService, s, stage, have)
+				errs = append(errs, configErr(ErrUnknownService,
+					sprintf("service '%s' is not part of stage '%s'", s, stage),
+					sprintf("サービス '%s' はステージ '%s' に含まれていません。", s, stage)).
+					WithLines(txt("available services: %s", "利用可能なサービス: %s", quoteList(names))))
 			}
 			requested[s] = true
 		}
-		names = slices.Collect(maps.Keys(requested))
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		// In the stage's order, not the order of the flags, as FleetFlow does.
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !requested[n] })
 	}
-	slices.Sort(names)
-
-	vars := map[string]string{}
-	maps.Copy(vars, c.Variables)
-	maps.Copy(vars, st.variables)
-
-	plan := &Plan{Project: c.Project, Stage: stage}
-	var errs []error
+	if len(st.services) == 0 {
+		plan.ListsNoServices = true
+		return plan, nil
+	}
 	for _, name := range names {
 		spec := &serviceSpec{}
 		if base, ok := c.services[name]; ok {
@@ -125,25 +137,23 @@ func (c *Config) Resolve(stage string, opts ResolveOptions) (*Plan, error) {
 		if hasOverride {
 			spec.merge(override)
 		}
-		if !spec.defined && (!hasOverride || !override.hasBuildSettings() && override.image == nil) {
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf(
-				"service %q is listed in stage %q but not defined by any service block; check the spelling", name, stage))
+		if !spec.defined && !hasOverride {
+			errs = append(errs, configErr(ErrUndefinedService,
+				sprintf("stage '%s' lists service '%s', which is not defined", stage, name),
+				sprintf("ステージ '%s' のサービス '%s' が定義されていません", stage, name)).
+				WithTarget(st.file).
+				WithLines(txt("defined services: %s", "定義されているサービス: %s", quoteList(c.Services()))).
+				WithRemedies(
+					txt("define it with service %q { … } (or fix the spelling in the stage)", "service %q { … } で定義してください（またはステージ内の綴りを修正してください）", name),
+					txt("services in other files must be in services/**/*.kdl or brought in with include \"…\"", "別ファイルのサービスは services/**/*.kdl に置くか、include \"…\" で読み込んでください")))
+			continue
 		}
-		b, err := c.resolveService(name, spec, st, vars, opts, plan)
+		b, err := c.resolveService(name, spec, st, opts, plan)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case b == nil && requested[name]:
-			errs = append(errs, fmt.Errorf("%w: service %q was asked for but has none (looked for %s in %s); "+
-				"add dockerfile \"path/to/Dockerfile\" to the service, or do not ask for it",
-				ErrNoDockerfile, name, strings.Join(dockerfileCandidates(name), ", "), c.Root))
 		case b == nil:
 			plan.Skipped = append(plan.Skipped, Skipped{Service: name, Reason: ReasonNoDockerfile})
-			if spec.hasBuildSettings() {
-				plan.Warnings = append(plan.Warnings, fmt.Sprintf(
-					"service %q has build settings but no Dockerfile (looked for %s); it is not built",
-					name, strings.Join(dockerfileCandidates(name), ", ")))
-			}
 		default:
 			plan.Builds = append(plan.Builds, *b)
 		}
@@ -154,12 +164,21 @@ func (c *Config) Resolve(stage string, opts ResolveOptions) (*Plan, error) {
 	return plan, nil
 }
 
-// resolveService returns the build of one service, or nil when it has no Dockerfile.
-func (c *Config) resolveService(name string, spec *serviceSpec, st *stageSpec, vars map[string]string,
-	opts ResolveOptions, plan *Plan) (*Build, error) {
+// resolveService returns the build of one service, or nil when it is not built.
+func (c *Config) resolveService(name string, spec *serviceSpec, st *stageSpec, opts ResolveOptions, plan *Plan) (*Build, error) {
 	dockerfile, err := c.findDockerfile(name, spec)
-	if err != nil || dockerfile == "" {
+	if err != nil {
 		return nil, err
+	}
+	if dockerfile == "" {
+		if !spec.build {
+			return nil, nil
+		}
+		// FleetFlow warns, skips the service and reports success; a service meant to be built
+		// that is not built is a failure.
+		return nil, configErr(ErrNoDockerfile, sprintf("service '%s' has build settings but no Dockerfile", name), sprintf("サービス '%s' にはビルド設定がありますが、Dockerfile が見つかりません", name)).
+			WithLines(txt("looked for %s in %s", "%s を %s で探しました", strings.Join(dockerfileCandidates(name), ", "), c.Root)).
+			WithRemedies(txt("add dockerfile \"path/to/Dockerfile\" to the service (relative to the project root)", "サービスに dockerfile \"path/to/Dockerfile\" を追加してください（プロジェクトルートからの相対パス）"))
 	}
 	context, err := c.resolveContext(name, spec)
 	if err != nil {
@@ -175,28 +194,108 @@ func (c *Config) resolveService(name string, spec *serviceSpec, st *stageSpec, v
 		Target:        deref(spec.target),
 		NoCache:       opts.NoCache || (spec.noCache != nil && *spec.noCache),
 	}
+	switch {
+	case b.Registry != "":
+		b.Image = strings.TrimSuffix(b.Registry, "/") + "/" + c.Project + "-" + name
+		if tag := imageTag(deref(spec.image)); tag != "" {
+			b.Image += ":" + tag
+		}
+	case deref(spec.image) != "":
+		b.Image = *spec.image
+	default:
+		b.Image = name
+	}
 	b.Platforms = spec.platforms
 	if len(opts.Platforms) > 0 {
 		b.Platforms = opts.Platforms
 	}
-	if _, err := platform.ParseList(b.Platforms); err != nil {
-		return nil, fmt.Errorf("%w: service %q: %w", ErrInvalidPlatform, name, err)
+	var errs []error
+	if problem := PlatformsProblem(b.Platforms); problem != nil {
+		errs = append(errs, configErr(ErrInvalidPlatform, sprintf("service '%s' has an invalid platform", name), sprintf("サービス '%s' のプラットフォームが不正です", name)).
+			WithReason(*problem))
 	}
-	switch {
-	case deref(spec.image) != "":
-		b.Image = *spec.image
-	case b.Registry != "":
-		b.Image = strings.TrimSuffix(b.Registry, "/") + "/" + c.Project + "-" + name
+	if b.Target != "" && !targetRe.MatchString(b.Target) || utf8.RuneCountInString(b.Target) > buildv1.MaxTargetLength {
+		errs = append(errs, c.buildSettingError(name, txt("target %q is not a Dockerfile stage name the build can take: letters, digits, '_', '.' and '-', starting with a letter or digit, at most %d characters",
+			"target %q はビルドで使えるステージ名ではありません: 英数字と '_'、'.'、'-' で、英数字で始まる %d 文字以内にしてください", b.Target, buildv1.MaxTargetLength)))
 	}
+	lookup := c.varLookup(st)
 	for _, k := range slices.Sorted(maps.Keys(spec.buildArgs)) {
-		b.BuildArgs = append(b.BuildArgs, BuildArg{Name: k, Value: expandVars(spec.buildArgs[k], vars)})
+		value, unknown := expandVars(spec.buildArgs[k], lookup)
+		b.BuildArgs = append(b.BuildArgs, BuildArg{Name: k, Value: value})
+		for _, u := range unknown {
+			plan.Warnings = append(plan.Warnings, txt("service %q: build arg %s: {%s} is neither a variable nor an environment variable, so it is passed as written",
+				"サービス %q: ビルド引数 %s: {%s} は変数でも環境変数でもないため、そのまま渡されます", name, k, u))
+		}
+		switch {
+		case !buildArgNameRe.MatchString(k) || len(k) > buildv1.MaxBuildArgNameLength:
+			errs = append(errs, c.buildSettingError(name, txt("build arg name %q is not an ARG name: letters, digits and '_', not starting with a digit, at most %d characters",
+				"ビルド引数名 %q は ARG の名前として使えません: 英数字と '_' で、数字以外で始まる %d 文字以内にしてください", k, buildv1.MaxBuildArgNameLength)))
+		case utf8.RuneCountInString(value) > buildv1.MaxBuildArgValueLength:
+			errs = append(errs, c.buildSettingError(name, txt("build arg %s is longer than %d characters", "ビルド引数 %s が %d 文字を超えています", k, buildv1.MaxBuildArgValueLength)))
+		}
 		if looksSecret(k) {
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf(
-				"service %q: build arg %s looks like a secret; build args are stored in the image history, "+
-					"so pass secrets another way (e.g. a secret mount)", name, k))
+			plan.Warnings = append(plan.Warnings, txt("service %q: build arg %s looks like a secret; build args are stored in the image history, so pass secrets another way (e.g. a secret mount)",
+				"サービス %q: ビルド引数 %s は秘密情報のようです。ビルド引数はイメージの履歴に残るため、秘密情報は別の方法（シークレットマウントなど）で渡してください", name, k))
 		}
 	}
+	if len(spec.buildArgs) > buildv1.MaxBuildArgs {
+		errs = append(errs, c.buildSettingError(name, txt("%d build args; at most %d are allowed", "ビルド引数が %d 個あります（最大 %d 個）", len(spec.buildArgs), buildv1.MaxBuildArgs)))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return b, nil
+}
+
+var (
+	targetRe       = regexp.MustCompile(buildv1.TargetPattern)
+	buildArgNameRe = regexp.MustCompile(buildv1.BuildArgNamePattern)
+)
+
+func (c *Config) buildSettingError(service string, reason usererr.Text) error {
+	return configErr(ErrInvalidBuildSetting, sprintf("service '%s' has a build setting the build cannot take", service), sprintf("サービス '%s' のビルド設定はビルドで使えません", service)).
+		WithReason(reason)
+}
+
+// imageTag is the tag written in an image name: after the last ':' that follows the last '/'
+// (a ':' before a '/' is a registry port). A digest is not a tag.
+func imageTag(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	if c := strings.LastIndexByte(image, ':'); c > strings.LastIndexByte(image, '/') {
+		return image[c+1:]
+	}
+	return ""
+}
+
+// varLookup finds the value of a `{NAME}` in a build arg: the process environment first, as in
+// FleetFlow, then the stage's variables, the top-level variables and the template variables
+// (.env files, variables/**/*.kdl), so that the `{VAR}` FleetFlow's guide pairs with a variables
+// block works.
+func (c *Config) varLookup(st *stageSpec) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v := c.getenv(name); v != "" {
+			return v, true
+		}
+		if v, ok := st.variables[name]; ok {
+			return v, true
+		}
+		if v, ok := c.Variables[name]; ok {
+			return v, true
+		}
+		switch v := c.template[name].(type) {
+		case nil:
+			return "", false
+		case string:
+			return v, true
+		default:
+			if s, ok := templateText(v); ok {
+				return s, true
+			}
+		}
+		return "", false
+	}
 }
 
 func dockerfileCandidates(name string) []string {
@@ -210,13 +309,16 @@ func (c *Config) findDockerfile(name string, spec *serviceSpec) (string, error) 
 		p := absFrom(c.Root, filepath.FromSlash(rel))
 		fi, err := os.Stat(p)
 		if err != nil {
-			return "", fmt.Errorf("%w: service %q: dockerfile %q does not exist (looked at %s); "+
-				"fix the path, which is relative to the project root %s, or create the file",
-				ErrDockerfileNotFound, name, rel, p, c.Root)
+			return "", configErr(ErrDockerfileNotFound, "Dockerfile not found", "Dockerfileが見つかりません").
+				WithTarget(p).
+				WithReason(txt("service %q: dockerfile %q does not exist", "サービス %q: dockerfile %q が存在しません", name, rel)).
+				WithRemedies(txt("fix the path, which is relative to the project root %s, or create the file", "パスを修正するか（プロジェクトルート %s からの相対パスです）、ファイルを作成してください", c.Root))
 		}
 		if !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("%w: service %q: dockerfile %q (%s) is not a file; name the Dockerfile itself",
-				ErrDockerfileNotFound, name, rel, p)
+			return "", configErr(ErrDockerfileNotFound, "Dockerfile not found", "Dockerfileが見つかりません").
+				WithTarget(p).
+				WithReason(txt("service %q: dockerfile %q is not a file", "サービス %q: dockerfile %q はファイルではありません", name, rel)).
+				WithRemedies(txt("name the Dockerfile itself", "Dockerfile そのものを指定してください"))
 		}
 		return c.insideRoot(name, "dockerfile", rel, p)
 	}
@@ -238,9 +340,10 @@ func (c *Config) resolveContext(name string, spec *serviceSpec) (string, error) 
 	p := absFrom(c.Root, filepath.FromSlash(rel))
 	fi, err := os.Stat(p)
 	if err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%w: service %q: context %q is not an existing folder (looked at %s); "+
-			"fix the path, which is relative to the project root %s",
-			ErrContextNotFound, name, rel, p, c.Root)
+		return "", configErr(ErrContextNotFound, "build context not found", "ビルドコンテキストが見つかりません").
+			WithTarget(p).
+			WithReason(txt("service %q: context %q is not an existing folder", "サービス %q: context %q は存在するフォルダーではありません", name, rel)).
+			WithRemedies(txt("fix the path, which is relative to the project root %s", "パスを修正してください（プロジェクトルート %s からの相対パスです）", c.Root))
 	}
 	return c.insideRoot(name, "context", rel, p)
 }
@@ -250,13 +353,15 @@ func (c *Config) resolveContext(name string, spec *serviceSpec) (string, error) 
 func (c *Config) insideRoot(service, field, configured, p string) (string, error) {
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", fmt.Errorf("service %q: %s %q: %w", service, field, configured, err)
+		return "", configErr(ErrInvalidConfig, "a path cannot be resolved", "パスを解決できません").WithTarget(p).
+			WithReason(usererr.Same(err.Error()))
 	}
 	rel, err := filepath.Rel(c.Root, real)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-		return "", fmt.Errorf("%w: service %q: %s %q resolves to %s, outside the project root %s; "+
-			"only files inside the project are sent to the cluster, so move them into it",
-			ErrOutsideProject, service, field, configured, real, c.Root)
+		return "", configErr(ErrOutsideProject, "a path lies outside the project", "パスがプロジェクトの外にあります").
+			WithTarget(real).
+			WithReason(txt("service %q: %s %q resolves to %s, outside the project root %s", "サービス %q: %s %q は %s を指しており、プロジェクトルート %s の外です", service, field, configured, real, c.Root)).
+			WithRemedies(txt("only files inside the project are sent to the cluster: move them into it", "クラスターに送られるのはプロジェクト内のファイルだけです。プロジェクト内に移してください"))
 	}
 	return real, nil
 }
@@ -314,4 +419,42 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// PlatformsProblem says, in both languages, what is wrong with a list of platforms (see
+// package platform), or returns nil when every platform is one the API accepts, once.
+func PlatformsProblem(list []string) *usererr.Text {
+	var seen []platform.Platform
+	for _, s := range list {
+		p, err := platform.Parse(s)
+		if err != nil {
+			hint := usererr.T("", "")
+			if parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/"); len(parts) >= 2 {
+				if alias, ok := platformAliases[parts[1]]; ok {
+					parts[1] = alias
+					hint = txt(" (did you mean %s?)", "（%s の間違いではありませんか？）", strings.Join(parts, "/"))
+				} else if parts[0] != "linux" {
+					hint = txt(" (Kaniko builds Linux images only)", "（Kaniko がビルドするのは Linux のイメージだけです）")
+				}
+			}
+			t := txt("platform %q is not os/arch[/variant] with os linux and a Go architecture name%s: use for example linux/amd64, linux/arm64 or linux/arm/v7",
+				"プラットフォーム %q は os/arch[/variant]（os は linux、arch は Go のアーキテクチャ名）ではありません%s。例: linux/amd64、linux/arm64、linux/arm/v7", s, hint.En)
+			t.Ja = sprintf("プラットフォーム %q は os/arch[/variant]（os は linux、arch は Go のアーキテクチャ名）ではありません%s。例: linux/amd64、linux/arm64、linux/arm/v7", s, hint.Ja)
+			return &t
+		}
+		for _, q := range seen {
+			if q.Matches(p) {
+				t := txt("platform %s is listed twice (as %s and %s): list it once", "プラットフォーム %s が2回指定されています（%s と %s）。1回だけ指定してください", p.Normalize(), q, p)
+				return &t
+			}
+		}
+		seen = append(seen, p)
+	}
+	return nil
+}
+
+// platformAliases are the names other tools print (uname -m, Debian) for Go's architectures.
+var platformAliases = map[string]string{
+	"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm",
+	"i386": "386", "i686": "386",
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 // buildOf returns the build of service svc, failing the test when there is none.
@@ -129,7 +131,7 @@ stage "edge" { service "api" { platforms "linux/arm64" "linux/riscv64" } }`,
 		{
 			name: "--platform replaces every service's platforms",
 			files: map[string]string{
-				"flow.kdl":   "service \"api\" { dockerfile \"Dockerfile\"; platform \"linux/arm64\" }\nservice \"web\" { dockerfile \"Dockerfile\" }\nstage \"prod\" {}",
+				"flow.kdl":   "service \"api\" { dockerfile \"Dockerfile\"; platform \"linux/arm64\" }\nservice \"web\" { dockerfile \"Dockerfile\" }\nstage \"prod\" { service \"api\"; service \"web\" }",
 				"Dockerfile": "FROM scratch",
 			},
 			stage: "prod",
@@ -291,7 +293,8 @@ stage "prod" { service "api"; service "db"; service "cache" }`,
 			stage: "prod",
 			check: func(t *testing.T, p *Plan, root string) {
 				built, skipped := servicesOf(p)
-				if !slices.Equal(built, []string{"api"}) || !slices.Equal(skipped, []string{"cache", "db"}) {
+				// In the stage's order, as FleetFlow builds them.
+				if !slices.Equal(built, []string{"api"}) || !slices.Equal(skipped, []string{"db", "cache"}) {
 					t.Errorf("built %v skipped %v", built, skipped)
 				}
 				if p.Skipped[0].Reason != ReasonNoDockerfile {
@@ -299,18 +302,6 @@ stage "prod" { service "api"; service "db"; service "cache" }`,
 				}
 				if len(p.Warnings) != 0 {
 					t.Errorf("warnings = %v", p.Warnings)
-				}
-			},
-		},
-		{
-			name: "build settings without a Dockerfile warn",
-			files: map[string]string{
-				"flow.kdl": `service "api" { target "x" }` + "\nstage \"prod\" { service \"api\" }",
-			},
-			stage: "prod",
-			check: func(t *testing.T, p *Plan, root string) {
-				if len(p.Builds) != 0 || len(p.Skipped) != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "build settings but no Dockerfile") {
-					t.Errorf("plan = %+v", p)
 				}
 			},
 		},
@@ -419,7 +410,7 @@ stage "prod" { registry "stage.io/o"; service "api" }`,
 			},
 		},
 		{
-			name: "registry: top-level applies last; an explicit image is kept; no registry gives no image",
+			name: "registry: top-level applies last, and names the image <registry>/<project>-<service> even over image, keeping its tag",
 			files: map[string]string{
 				"flow.kdl": `project "shop"
 registry "top.io/o"
@@ -434,20 +425,20 @@ stage "bare" { service "api" }`,
 				if got := buildOf(t, p, "api").Image; got != "top.io/o/shop-api" {
 					t.Errorf("api image = %q", got)
 				}
-				if got := buildOf(t, p, "web").Image; got != "ghcr.io/acme/web:main" {
+				if got := buildOf(t, p, "web").Image; got != "top.io/o/shop-web:main" {
 					t.Errorf("web image = %q", got)
 				}
 			},
 		},
 		{
-			name: "no registry anywhere and no image: Image is empty",
+			name: "no registry anywhere and no image: the image is the service name, as in FleetFlow",
 			files: map[string]string{
 				"flow.kdl":                `service "api" {}` + "\nstage \"prod\" { service \"api\" }",
 				"services/api/Dockerfile": "",
 			},
 			stage: "prod",
 			check: func(t *testing.T, p *Plan, root string) {
-				if b := buildOf(t, p, "api"); b.Image != "" || b.Registry != "" {
+				if b := buildOf(t, p, "api"); b.Image != "api" || b.Registry != "" {
 					t.Errorf("image %q registry %q", b.Image, b.Registry)
 				}
 			},
@@ -456,7 +447,7 @@ stage "bare" { service "api" }`,
 			name: "secret-looking build arg names warn without the value",
 			files: map[string]string{
 				"flow.kdl": `
-service "api" { build_args { DB_PASSWORD "hunter2"; GithubToken "ghp_abc"; npm-api-key "k3y"; NODE_ENV "production" } }
+service "api" { build_args { DB_PASSWORD "hunter2"; GithubToken "ghp_abc"; NPM_API_KEY "k3y"; NODE_ENV "production" } }
 stage "prod" { service "api" }`,
 				"services/api/Dockerfile": "",
 			},
@@ -465,8 +456,8 @@ stage "prod" { service "api" }`,
 				if len(p.Warnings) != 3 {
 					t.Fatalf("warnings = %q, want 3", p.Warnings)
 				}
-				all := strings.Join(p.Warnings, "\n")
-				for _, name := range []string{"DB_PASSWORD", "GithubToken", "npm-api-key"} {
+				all := warningsOf(p.Warnings)
+				for _, name := range []string{"DB_PASSWORD", "GithubToken", "NPM_API_KEY"} {
 					if !strings.Contains(all, name) {
 						t.Errorf("warnings do not name %s: %q", name, all)
 					}
@@ -479,20 +470,20 @@ stage "prod" { service "api" }`,
 			},
 		},
 		{
-			name: "a stage that lists no service stands for all services",
+			name: "a stage that lists no service builds nothing, as in FleetFlow",
 			files: map[string]string{
 				"flow.kdl":                `service "api" {}` + "\nservice \"worker\" {}\nstage \"dev\" { variables { X \"1\" } }",
 				"services/api/Dockerfile": "", "services/worker/Dockerfile": "",
 			},
 			stage: "dev",
 			check: func(t *testing.T, p *Plan, root string) {
-				if built, _ := servicesOf(p); !slices.Equal(built, []string{"api", "worker"}) {
-					t.Errorf("built = %v", built)
+				if built, skipped := servicesOf(p); len(built)+len(skipped) != 0 || !p.ListsNoServices {
+					t.Errorf("built %v skipped %v ListsNoServices %v", built, skipped, p.ListsNoServices)
 				}
 			},
 		},
 		{
-			name: "builds are sorted and limited to the services asked for",
+			name: "builds keep the stage's order and are limited to the services asked for",
 			files: map[string]string{
 				"flow.kdl": `service "web" {}
 service "api" {}
@@ -503,28 +494,24 @@ stage "prod" { service "worker"; service "web"; service "api" }`,
 			stage: "prod",
 			opts:  ResolveOptions{Services: []string{"worker", "api", "worker"}},
 			check: func(t *testing.T, p *Plan, root string) {
-				if built, _ := servicesOf(p); !slices.Equal(built, []string{"api", "worker"}) {
+				if built, _ := servicesOf(p); !slices.Equal(built, []string{"worker", "api"}) {
 					t.Errorf("built = %v", built)
 				}
 			},
 		},
 		{
-			name: "a stage may list a service defined only by its stage block; an unknown one warns",
+			name: "a stage may list a service defined only by its stage block",
 			files: map[string]string{
 				"flow.kdl": `stage "prod" {
     service "tool" { dockerfile "tools/Dockerfile" }
-    service "typo"
 }`,
 				"tools/Dockerfile": "",
 			},
 			stage: "prod",
 			check: func(t *testing.T, p *Plan, root string) {
 				built, skipped := servicesOf(p)
-				if !slices.Equal(built, []string{"tool"}) || !slices.Equal(skipped, []string{"typo"}) {
+				if !slices.Equal(built, []string{"tool"}) || len(skipped) != 0 {
 					t.Errorf("built %v skipped %v", built, skipped)
-				}
-				if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], `"typo"`) {
-					t.Errorf("warnings = %q", p.Warnings)
 				}
 			},
 		},
@@ -552,7 +539,7 @@ stage "prod" { service "worker"; service "web"; service "api" }`,
 			if tt.path != "" {
 				path = tt.path
 			}
-			c, err := Load(filepath.Join(root, filepath.FromSlash(path)), envOf(tt.env))
+			c, err := Load(filepath.Join(root, filepath.FromSlash(path)), LoadOptions{Getenv: envOf(tt.env)})
 			if err != nil {
 				t.Fatalf("Load() error = %v", err)
 			}
@@ -579,7 +566,7 @@ func TestResolveErrors(t *testing.T) {
 			files: map[string]string{"proj/flow.kdl": `stage "prod" {}` + "\nstage \"dev\" {}"},
 			stage: "qa",
 			is:    []error{ErrUnknownStage},
-			want:  []string{`unknown stage "qa"`, "defines dev, prod"},
+			want:  []string{`stage 'qa' not found`, "available stages: dev, prod"},
 		},
 		{
 			name:  "unknown stage when none is defined says how to add one",
@@ -594,22 +581,35 @@ func TestResolveErrors(t *testing.T) {
 			stage: "prod",
 			opts:  ResolveOptions{Services: []string{"web"}},
 			is:    []error{ErrUnknownService},
-			want:  []string{`unknown service "web"`, `stage "prod" has these services: api, worker`},
+			want:  []string{`service 'web' is not part of stage 'prod'`, `available services: api, worker`},
 		},
 		{
-			name:  "a service asked for without a Dockerfile",
-			files: map[string]string{"proj/flow.kdl": `service "db" image="postgres:16"` + "\nstage \"prod\" { service \"db\" }"},
+			name:  "build settings without a Dockerfile: FleetFlow skips it and reports success",
+			files: map[string]string{"proj/flow.kdl": `service "api" { target "x" }` + "\nstage \"prod\" { service \"api\" }"},
 			stage: "prod",
-			opts:  ResolveOptions{Services: []string{"db"}},
 			is:    []error{ErrNoDockerfile},
-			want:  []string{`service "db" was asked for but has none`, "services/db/Dockerfile, db/Dockerfile, Dockerfile.db"},
+			want:  []string{`service 'api' has build settings but no Dockerfile`, "services/api/Dockerfile, api/Dockerfile, Dockerfile.api"},
+		},
+		{
+			name:  "a stage member that no service block defines: FleetFlow drops it silently",
+			files: map[string]string{"proj/flow.kdl": `service "api" {}` + "\nstage \"prod\" { service \"api\"; service \"typo\" }", "proj/services/api/Dockerfile": ""},
+			stage: "prod",
+			is:    []error{ErrUndefinedService},
+			want:  []string{`stage 'prod' lists service 'typo', which is not defined`, "defined services: api"},
+		},
+		{
+			name:  "build-arg names and targets the API server would refuse",
+			files: map[string]string{"proj/flow.kdl": `service "api" { target "my stage"; build_args { "my-arg" "x"; OK "1" } }` + "\nstage \"prod\" { service \"api\" }", "proj/services/api/Dockerfile": ""},
+			stage: "prod",
+			is:    []error{ErrInvalidBuildSetting},
+			want:  []string{`target "my stage" is not a Dockerfile stage name`, `build arg name "my-arg" is not an ARG name`},
 		},
 		{
 			name:  "a platform in uname's spelling",
 			files: map[string]string{"proj/flow.kdl": `service "api" { dockerfile "Dockerfile"; platforms "linux/amd64" "linux/aarch64" }` + "\nstage \"prod\" { service \"api\" }", "proj/Dockerfile": "FROM scratch"},
 			stage: "prod",
 			is:    []error{ErrInvalidPlatform},
-			want:  []string{`service "api"`, `"linux/aarch64"`, "did you mean linux/arm64?"},
+			want:  []string{`service 'api'`, `"linux/aarch64"`, "did you mean linux/arm64?"},
 		},
 		{
 			name:  "a platform named twice",
@@ -623,7 +623,7 @@ func TestResolveErrors(t *testing.T) {
 			files: map[string]string{"proj/flow.kdl": `service "api" { dockerfile "./docker/api.Dockerfile" }` + "\nstage \"prod\" { service \"api\" }"},
 			stage: "prod",
 			is:    []error{ErrDockerfileNotFound},
-			want:  []string{`service "api"`, `"./docker/api.Dockerfile"`, "@/docker/api.Dockerfile", "relative to the project root @"},
+			want:  []string{`service "api"`, `"./docker/api.Dockerfile"`, "@/docker/api.Dockerfile", "relative to the project root @", "Error: Dockerfile not found"},
 		},
 		{
 			name:  "missing context",
@@ -683,7 +683,7 @@ stage "prod" { service "api"; service "web" }`,
 		t.Run(tt.name, func(t *testing.T) {
 			root := realTempDir(t)
 			writeTree(t, root, tt.files)
-			c, err := Load(filepath.Join(root, "proj", "flow.kdl"), envOf(nil))
+			c, err := Load(filepath.Join(root, "proj", "flow.kdl"), LoadOptions{Getenv: envOf(nil)})
 			if err != nil {
 				t.Fatalf("Load() error = %v", err)
 			}
@@ -696,11 +696,38 @@ stage "prod" { service "api"; service "web" }`,
 					t.Errorf("error %q does not match %v", err, target)
 				}
 			}
+			msg := renderAll(err, usererr.English)
 			for _, s := range tt.want {
-				if s = strings.ReplaceAll(s, "@", filepath.Join(root, "proj")); !strings.Contains(err.Error(), s) {
-					t.Errorf("error = %q, want it to contain %q", err, s)
+				if s = strings.ReplaceAll(s, "@", filepath.Join(root, "proj")); !strings.Contains(msg, s) {
+					t.Errorf("error =\n%s\nwant it to contain %q", msg, s)
 				}
 			}
 		})
 	}
+}
+
+// warningsOf joins the English text of warnings.
+func warningsOf(ws []usererr.Text) string {
+	var all []string
+	for _, w := range ws {
+		all = append(all, w.En)
+	}
+	return strings.Join(all, "\n")
+}
+
+// renderAll renders every user error in err (one, or several joined) as the user sees them.
+func renderAll(err error, lang usererr.Lang) string {
+	var joined interface{ Unwrap() []error }
+	var ue *usererr.Error
+	if errors.As(err, &ue) && ue == err {
+		return ue.Render(lang)
+	}
+	if errors.As(err, &joined) {
+		var parts []string
+		for _, e := range joined.Unwrap() {
+			parts = append(parts, renderAll(e, lang))
+		}
+		return strings.Join(parts, "\n")
+	}
+	return usererr.Format(err, lang)
 }

@@ -33,12 +33,12 @@ func TestBench_OperatorOverhead(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
 	env := registryEnv("bench-" + runID)
-	flow(t, dir, env, "build", "--push", "--tag", "warm", "-n", ns, "prod") // uploads the context once
+	flow(t, dir, env, "build", "--push", "--tag", "warm", "--namespace", ns, "prod") // uploads the context once
 
 	var overheads, walls, kanikos []time.Duration
 	for i := range 5 {
 		tag := fmt.Sprintf("o%d", i)
-		r := flow(t, dir, env, "build", "--push", "--tag", tag, "-n", ns, "prod")
+		r := flow(t, dir, env, "build", "--push", "--tag", tag, "--namespace", ns, "prod")
 		if r.code != 0 {
 			t.Fatalf("run %d exited %d", i, r.code)
 		}
@@ -76,16 +76,16 @@ func TestBench_UnchangedRerun(t *testing.T) {
 	ns := namespace(t)
 	dir := filepath.Join(repoRoot, "examples", "shop")
 	env := registryEnv("rerun-" + runID)
-	first := flow(t, dir, env, "build", "--push", "--tag", "r", "-n", ns, "prod")
-	second := flow(t, dir, env, "build", "--push", "--tag", "r", "-n", ns, "prod")
+	first := flow(t, dir, env, "build", "--push", "--tag", "r", "--namespace", ns, "prod")
+	second := flow(t, dir, env, "build", "--push", "--tag", "r", "--namespace", ns, "prod")
 	if first.code != 0 || second.code != 0 {
 		t.Fatalf("exit codes %d, %d", first.code, second.code)
 	}
-	if n := strings.Count(second.stderr, "nothing sent"); n != 3 {
+	if n := strings.Count(second.stderr, "送信なし"); n != 3 {
 		t.Errorf("the re-run uploaded context bytes for %d of 3 services", 3-n)
 	}
 	report(t, "unchanged re-run", second.took, fmt.Sprintf("first run %s; context bytes sent on the re-run: 0 for %d of 3 services",
-		first.took.Round(time.Millisecond), strings.Count(second.stderr, "nothing sent")))
+		first.took.Round(time.Millisecond), strings.Count(second.stderr, "送信なし")))
 }
 
 // TestBench_ParallelServices: one trivial service against four of the same; the wall-time ratio.
@@ -105,9 +105,9 @@ func TestBench_ParallelServices(t *testing.T) {
 		}
 	}
 	env := registryEnv("par-" + runID)
-	flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "warm", "-n", ns, "prod")
-	one := flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "one", "-n", ns, "-s", "a", "prod")
-	four := flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "four", "-n", ns, "prod")
+	flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "warm", "--namespace", ns, "prod")
+	one := flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "one", "--namespace", ns, "-n", "a", "prod")
+	four := flow(t, dir, env, "build", "--push", "--no-cache", "--tag", "four", "--namespace", ns, "prod")
 	if one.code != 0 || four.code != 0 {
 		t.Fatalf("exit codes %d, %d", one.code, four.code)
 	}

@@ -27,7 +27,7 @@ func TestE2E_PushExampleProdStage(t *testing.T) {
 	env := registryEnv("shop-" + runID)
 	sha := "c0ffee" + runID
 
-	r := flow(t, dir, env, "build", "--push", "--tag", sha, "-n", ns, "prod")
+	r := flow(t, dir, env, "build", "--push", "--tag", sha, "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("flow build exited %d", r.code)
 	}
@@ -75,11 +75,11 @@ func TestE2E_PushExampleProdStage(t *testing.T) {
 	for _, p := range pods {
 		before[p.Name] = true
 	}
-	r2 := flow(t, dir, env, "build", "--push", "--tag", sha, "-n", ns, "prod")
+	r2 := flow(t, dir, env, "build", "--push", "--tag", sha, "--namespace", ns, "prod")
 	if r2.code != 0 {
 		t.Fatalf("second flow build exited %d", r2.code)
 	}
-	if n := strings.Count(r2.stderr, "already in the registry, nothing sent"); n != 3 {
+	if n := strings.Count(r2.stderr, "レジストリにあり、送信なし"); n != 3 {
 		t.Errorf("%d of 3 contexts were not uploaded again, want all 3", n)
 	}
 	for _, p := range buildPods(t, ns) {
@@ -132,9 +132,9 @@ func TestE2E_WrongCredentials(t *testing.T) {
 		ns := namespace(t)
 		dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
 		env := append(registryEnv("auth-"+runID), "DOCKER_CONFIG="+dockerConfig(t, "not-the-password"))
-		r := flow(t, dir, env, "build", "--push", "-n", ns, "prod")
-		if r.code != 1 || !strings.Contains(r.stderr, "Error: authentication to the registry failed") ||
-			!strings.Contains(r.stderr, "docker login "+registry) {
+		r := flow(t, dir, env, "build", "--push", "--namespace", ns, "prod")
+		if r.code != 1 || !strings.Contains(r.stderr, "エラー: レジストリへの認証に失敗しました") ||
+			!strings.Contains(r.stderr, "docker login "+registry+" を実行してください") {
 			t.Errorf("want exit 1 with the authentication error naming %s", registry)
 		}
 		if n := len(builds(t, ns)); n != 0 {
@@ -152,7 +152,7 @@ func TestE2E_WrongCredentials(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
-		r := flow(t, dir, registryEnv("auth2-"+runID), "build", "--push", "--push-secret", "stale-regcred", "-n", ns, "prod")
+		r := flow(t, dir, registryEnv("auth2-"+runID), "build", "--push", "--push-secret", "stale-regcred", "--namespace", ns, "prod")
 		if r.code != 1 {
 			t.Errorf("exit %d, want 1", r.code)
 		}
@@ -180,7 +180,7 @@ func mustRead(t *testing.T, path string) []byte {
 func TestE2E_FailingRun(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"RUN echo compiling && exit 3\n")
-	r := flow(t, dir, registryEnv("fail-"+runID), "build", "--push", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("fail-"+runID), "build", "--push", "--namespace", ns, "prod")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
@@ -198,7 +198,7 @@ func TestE2E_FailingRun(t *testing.T) {
 func TestE2E_ManagerKilledMidBuild(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"RUN sleep 8 && echo done > /done\n")
-	r := flow(t, dir, registryEnv("restart-"+runID), "build", "--push", "--no-wait", "--tag", "r1", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("restart-"+runID), "build", "--push", "--no-wait", "--tag", "r1", "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
@@ -225,7 +225,7 @@ func TestE2E_ManagerKilledMidBuild(t *testing.T) {
 func TestE2E_RegistryStoppedMidPush(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"RUN sleep 10 && echo built > /built\n")
-	r := flow(t, dir, registryEnv("down-"+runID), "build", "--push", "--no-cache", "--no-wait", "--tag", "d1", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("down-"+runID), "build", "--push", "--no-cache", "--no-wait", "--tag", "d1", "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
@@ -273,7 +273,7 @@ func TestE2E_GitOpsRenderedManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(repoRoot, "examples", "shop")
-	r := flow(t, dir, registryEnv("gitops-"+runID), "build", "--push", "--tag", "gitops", "--push-secret", "regcred", "-o", "yaml", "-s", "web", "prod")
+	r := flow(t, dir, registryEnv("gitops-"+runID), "build", "--push", "--tag", "gitops", "--push-secret", "regcred", "-o", "yaml", "-n", "web", "prod")
 	if r.code != 0 {
 		t.Fatalf("render exited %d", r.code)
 	}
@@ -281,8 +281,8 @@ func TestE2E_GitOpsRenderedManifests(t *testing.T) {
 	if err := os.WriteFile(file, []byte(r.stdout), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	kubectl(t, "apply", "-n", ns, "-f", file)
-	kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "imagebuild", "--all", "--timeout=4m")
+	kubectl(t, "apply", "--namespace", ns, "-f", file)
+	kubectl(t, "wait", "--namespace", ns, "--for=condition=Ready", "imagebuild", "--all", "--timeout=4m")
 	list := builds(t, ns)
 	if len(list) != 1 || list[0].Name != "shop-prod-web" {
 		t.Fatalf("builds %v", summarize(list))
@@ -292,7 +292,7 @@ func TestE2E_GitOpsRenderedManifests(t *testing.T) {
 		t.Errorf("registry %s, status %s", got, ib.Status.Output.Digest)
 	}
 	// Applying the same file again is no new build.
-	kubectl(t, "apply", "-n", ns, "-f", file)
+	kubectl(t, "apply", "--namespace", ns, "-f", file)
 	poll.Consistently(t, 2*time.Second, "one build pod after re-applying the same manifests", func() (bool, string) {
 		pods := buildPods(t, ns)
 		return len(pods) == 1, fmt.Sprintf("%d build pods", len(pods))

@@ -111,7 +111,8 @@ func flow(t *testing.T, dir string, env []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, flowBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	// The locale of CI runners, whatever this machine's is: messages in the product's Japanese.
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C.UTF-8"), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

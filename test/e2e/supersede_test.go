@@ -25,7 +25,7 @@ func TestE2E_SpecChangeMidBuild(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"ARG VERSION=1\n"+
 		"RUN if [ \"$VERSION\" = 1 ]; then sleep 25; fi; echo \"$VERSION\" > /version\n")
-	r := flow(t, dir, registryEnv("supersede-"+runID), "build", "--push", "--no-cache", "--no-wait", "--tag", "s1", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("supersede-"+runID), "build", "--push", "--no-cache", "--no-wait", "--tag", "s1", "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
