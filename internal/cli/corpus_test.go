@@ -146,9 +146,9 @@ func runCorpusCase(t *testing.T, project string, c corpusCase) string {
 		for _, t := range targets {
 			fmt.Fprintf(&b, "build %s\n", t.build.Service)
 			if push {
-				fmt.Fprintf(&b, "  push: %s\n", t.push.Image())
+				fmt.Fprintf(&b, "  push: %s\n", strings.Join(t.push.Images(), ", "))
 			} else {
-				fmt.Fprintf(&b, "  image (not pushed): %s\n", t.push.Image())
+				fmt.Fprintf(&b, "  image (not pushed): %s\n", strings.Join(t.push.Images(), ", "))
 			}
 			fmt.Fprintf(&b, "  dockerfile: %s\n  context: %s\n", t.build.DockerfileRel, t.build.ContextRel)
 			if t.build.Target != "" {
