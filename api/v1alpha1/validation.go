@@ -25,6 +25,9 @@ const (
 	MaxTargetLength = 128
 	// MaxTags bounds spec.tags.
 	MaxTags = 16
+	// MaxPlatforms and MaxPlatformLength bound spec.platforms.
+	MaxPlatforms      = 8
+	MaxPlatformLength = 32
 	// RepositoryPattern and RegistryOnlyRepositoryPattern are the two forms of spec.image: a
 	// registry host (optional) and at least two path components, or a registry host and one.
 	RepositoryPattern             = `^((localhost|\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)+$`
@@ -39,6 +42,7 @@ var (
 	registryRepoRE = regexp.MustCompile(RegistryOnlyRepositoryPattern)
 	trailingTagRE  = regexp.MustCompile(`/[^/]*:[^/]*$`)
 	dotDotRE       = regexp.MustCompile(`(^|/)\.\.(/|$)`)
+	platformRE     = regexp.MustCompile(PlatformPattern)
 	bundleRefRE    = regexp.MustCompile(`^[^@\s]+@sha256:[a-f0-9]{64}$`)
 )
 
@@ -91,6 +95,32 @@ func (s *ImageBuildSpec) Validate() field.ErrorList {
 			errs = append(errs, field.Duplicate(p, tag))
 		}
 		seenTags[tag] = true
+	}
+
+	plats := spec.Child("platforms")
+	if len(s.Platforms) > MaxPlatforms {
+		errs = append(errs, field.TooMany(plats, len(s.Platforms), MaxPlatforms))
+	}
+	// The CRD's rule: linux/arm64 and linux/arm64/v8 are one platform.
+	sameArm64 := func(p string) string {
+		if strings.HasSuffix(p, "/arm64/v8") {
+			return p[:len(p)-3]
+		}
+		return p
+	}
+	seenPlatforms := map[string]bool{}
+	for i, p := range s.Platforms {
+		fp := plats.Index(i)
+		if utf8.RuneCountInString(p) > MaxPlatformLength {
+			errs = append(errs, field.TooLong(fp, p, MaxPlatformLength))
+		}
+		if !platformRE.MatchString(p) {
+			errs = append(errs, field.Invalid(fp, p, "spec.platforms entries are os/arch or os/arch/variant with os linux (Kaniko builds Linux images), such as linux/amd64, linux/arm64 or linux/arm/v7"))
+		}
+		if seenPlatforms[sameArm64(p)] {
+			errs = append(errs, field.Duplicate(fp, p))
+		}
+		seenPlatforms[sameArm64(p)] = true
 	}
 
 	errs = append(errs, s.Source.validate(spec.Child("source"))...)

@@ -87,6 +87,12 @@ func TestPatternsMatchCRD(t *testing.T) {
 	if got := dig(t, spec, "tags", "maxItems"); got != float64(MaxTags) {
 		t.Errorf("CRD tags maxItems %v", got)
 	}
+	if got := dig(t, spec, "platforms", "maxItems"); got != float64(MaxPlatforms) {
+		t.Errorf("CRD platforms maxItems %v", got)
+	}
+	if got := dig(t, spec, "platforms", "items", "maxLength"); got != float64(MaxPlatformLength) {
+		t.Errorf("CRD platforms items maxLength %v", got)
+	}
 	var rules []string
 	for _, r := range dig(t, spec, "image", "x-kubernetes-validations").([]any) {
 		// CEL string literals escape backslashes.
