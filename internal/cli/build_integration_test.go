@@ -309,7 +309,7 @@ func TestIntegration_Platforms(t *testing.T) {
 		{[]string{"--platform", "linux/amd64", "--platform", "linux/arm/v7"}, []string{"linux/amd64", "linux/arm/v7"}},
 		{[]string{"--platform", "linux/arm64"}, []string{"linux/arm64"}},
 	} {
-		code, stdout, stderr := f.flow(append(append([]string{"build", "--push", "--tag", "mp"}, tc.args...), "-s", "api", "prod")...)
+		code, stdout, stderr := f.flow(append(append([]string{"build", "--push", "--tag", "mp"}, tc.args...), "-n", "api", "prod")...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", tc.args, code, stdout, stderr)
 		}
@@ -334,7 +334,7 @@ func TestIntegration_Platforms(t *testing.T) {
 		}
 	}
 	code, _, stderr := f.flow("build", "--push", "--platform", "linux/amd64,linux/aarch64", "prod")
-	if code != ExitUsage || !strings.Contains(stderr, "did you mean linux/arm64?") {
+	if code != ExitUsage || !strings.Contains(stderr, "linux/arm64 の間違いではありませんか") {
 		t.Errorf("a platform in uname's spelling: exit %d\n%s", code, stderr)
 	}
 }

@@ -139,9 +139,6 @@ func runCorpusCase(t *testing.T, project string, c corpusCase) string {
 	if plan != nil {
 		b.WriteString("--- plan\n")
 		fmt.Fprintf(&b, "project: %s\nstage: %s\n", plan.Project, plan.Stage)
-		if len(plan.Platforms) > 0 {
-			fmt.Fprintf(&b, "platforms: %s\n", strings.Join(plan.Platforms, ", "))
-		}
 		push := slices.Contains(c.Args, "--push")
 		for _, t := range targets {
 			fmt.Fprintf(&b, "build %s\n", t.build.Service)
@@ -156,6 +153,9 @@ func runCorpusCase(t *testing.T, project string, c corpusCase) string {
 			}
 			for _, a := range t.build.BuildArgs {
 				fmt.Fprintf(&b, "  build arg: %s=%s\n", a.Name, a.Value)
+			}
+			if len(t.build.Platforms) > 0 {
+				fmt.Fprintf(&b, "  platforms: %s\n", strings.Join(t.build.Platforms, ", "))
 			}
 			if t.build.NoCache {
 				b.WriteString("  no cache\n")
