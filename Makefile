@@ -89,9 +89,11 @@ test-e2e: ## End to end on a local node with real Kaniko pods and a real registr
 	hack/e2e.sh
 
 .PHONY: bench
-bench: ## Benchmarks: bundle packing vs tar|gzip, 1,000 builds on envtest, end-to-end overhead on the local node.
-	$(GO) test ./internal/bundle/ -run '^$$' -bench . -benchtime 3x
+bench: ## Benchmarks: bundle packing vs tar|gzip, hostile extraction, CLI memory for a 1 GiB context, 1,000 builds on envtest, end-to-end overhead on the local node.
+	$(GO) test ./internal/bundle/ -run '^$$' -bench Pack -benchtime 3x
+	$(GO) test ./internal/bundle/ -run '^$$' -bench ExtractHostile -benchtime 1x
 	hack/bench-bundle.sh
+	hack/bench-cli-memory.sh 1024
 	KUBEBUILDER_ASSETS=$$(hack/kube-binaries.sh envtest) $(GO) test ./controllers/ -run '^$$' -bench Scale -benchtime 1x
 	hack/bench-e2e.sh
 

@@ -1,13 +1,12 @@
 package bundle
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
-
-	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -26,26 +25,39 @@ const (
 	LayerTitle = "context.tar.gz"
 )
 
-// NewLayer packs the context described by opts once, in memory, and returns it as an OCI
-// layer (gzipped tar) whose digest and DiffID were computed during that single pass.
+// ErrContextChanged is returned while a layer is read when its files no longer give the bytes
+// [NewLayer] measured: something wrote to the build context in between.
+var ErrContextChanged = errors.New("bundle: the build context changed while it was being uploaded; run the build again once nothing writes to the context")
+
+// NewLayer plans the context described by opts and packs it once, to learn the layer's digest,
+// DiffID and size, keeping none of its bytes: the layer is packed again, streaming, each time its
+// content is read. Packing is reproducible, so every pass gives the same bytes; a pass that does
+// not (a file changed meanwhile) fails with [ErrContextChanged] instead of sending other bytes
+// than the digest names. Memory stays bounded by the packer's buffers whatever the context's
+// size, and a registry that already has the blob costs this one pass and no upload.
 //
-// The compressed archive is held in memory: build contexts are expected to be tens of
-// megabytes, and keeping no temporary file means there is nothing to clean up on any path.
+// A layer is built from a plan of entries, so that a context split into several layers (each
+// uploaded only when the registry lacks it) is a list of such plans.
 func NewLayer(opts PackOptions) (v1.Layer, PackStats, error) {
 	plan, err := planContext(opts)
 	if err != nil {
 		return nil, PackStats{}, err
 	}
-	var buf bytes.Buffer
-	compressedHash, tarHash := sha256.New(), sha256.New()
-	stats, err := plan.write(io.MultiWriter(&buf, compressedHash), tarHash)
+	return plan.layer()
+}
+
+// layer measures the plan's layer in one pass.
+func (p *contextPlan) layer() (v1.Layer, PackStats, error) {
+	compressed, tarHash := &hashCounter{h: sha256.New()}, &hashCounter{h: sha256.New()}
+	stats, err := p.write(compressed, tarHash)
 	if err != nil {
 		return nil, stats, err
 	}
-	return &memLayer{
-		compressed: buf.Bytes(),
-		digest:     v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressedHash.Sum(nil))},
-		diffID:     v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(tarHash.Sum(nil))},
+	return &streamLayer{
+		plan:   p,
+		digest: compressed.sum(),
+		diffID: tarHash.sum(),
+		size:   compressed.n,
 	}, stats, nil
 }
 
@@ -92,25 +104,72 @@ func Build(opts PackOptions) (v1.Image, PackStats, error) {
 	return img, stats, nil
 }
 
-// memLayer is a gzipped tar held in memory with its hashes known up front, so that pushing
-// it never re-reads or re-compresses the context.
-type memLayer struct {
-	compressed     []byte
+// streamLayer is a gzipped tar whose hashes and size are known up front and whose bytes are
+// packed from the files whenever they are read, so that pushing it needs neither memory nor a
+// temporary file the size of the context.
+type streamLayer struct {
+	plan           *contextPlan
 	digest, diffID v1.Hash
+	size           int64
 }
 
-var _ v1.Layer = (*memLayer)(nil)
+var _ v1.Layer = (*streamLayer)(nil)
 
-func (l *memLayer) Digest() (v1.Hash, error) { return l.digest, nil }
-func (l *memLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
-func (l *memLayer) Size() (int64, error)     { return int64(len(l.compressed)), nil }
+func (l *streamLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *streamLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *streamLayer) Size() (int64, error)                { return l.size, nil }
+func (l *streamLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
 
-func (l *memLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
-
-func (l *memLayer) Compressed() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(l.compressed)), nil
+// Compressed packs the layer again into a pipe, and fails the read with ErrContextChanged when
+// the bytes do not hash to the layer's digest.
+func (l *streamLayer) Compressed() (io.ReadCloser, error) {
+	return l.stream(func(w io.Writer) (v1.Hash, int64, error) {
+		out := &hashCounter{h: sha256.New(), w: w}
+		_, err := l.plan.write(out, nil)
+		return out.sum(), out.n, err
+	}, l.digest, l.size), nil
 }
 
-func (l *memLayer) Uncompressed() (io.ReadCloser, error) {
-	return gzip.NewReader(bytes.NewReader(l.compressed))
+// Uncompressed streams the layer's tar, checked against its DiffID.
+func (l *streamLayer) Uncompressed() (io.ReadCloser, error) {
+	return l.stream(func(w io.Writer) (v1.Hash, int64, error) {
+		out := &hashCounter{h: sha256.New(), w: w}
+		_, err := l.plan.writeTar(out)
+		return out.sum(), out.n, err
+	}, l.diffID, -1), nil
+}
+
+func (l *streamLayer) stream(pack func(io.Writer) (v1.Hash, int64, error), want v1.Hash, size int64) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		got, n, err := pack(pw)
+		if err == nil && (got != want || size >= 0 && n != size) {
+			err = ErrContextChanged
+		}
+		_ = pw.CloseWithError(err) // nil closes with io.EOF
+	}()
+	return pr
+}
+
+// hashCounter hashes and counts what passes through it on the way to w (nowhere when nil).
+type hashCounter struct {
+	h hash.Hash
+	w io.Writer
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	if c.w != nil {
+		n, err := c.w.Write(p)
+		c.h.Write(p[:n])
+		c.n += int64(n)
+		return n, err
+	}
+	c.h.Write(p)
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+func (c *hashCounter) sum() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(c.h.Sum(nil))}
 }

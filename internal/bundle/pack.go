@@ -309,10 +309,9 @@ func comparePaths(a, b string) int {
 // write streams the planned entries to w as gzipped tar. The uncompressed tar stream is also
 // copied to tap when it is not nil, so that a layer's DiffID is computed in the same pass.
 func (p *contextPlan) write(w, tap io.Writer) (PackStats, error) {
-	stats := PackStats{DockerfilePath: p.dockerfilePath}
 	zw, err := gzip.NewWriterLevel(w, CompressionLevel)
 	if err != nil {
-		return stats, err
+		return PackStats{DockerfilePath: p.dockerfilePath}, err
 	}
 	// An explicit epoch: klauspost/compress writes the zero time.Time as a non-zero value,
 	// while readers take 0 to mean "no time".
@@ -321,7 +320,20 @@ func (p *contextPlan) write(w, tap io.Writer) (PackStats, error) {
 	if tap != nil {
 		tarOut = io.MultiWriter(zw, tap)
 	}
-	tw := tar.NewWriter(tarOut)
+	stats, err := p.writeTar(tarOut)
+	if err != nil {
+		return stats, err
+	}
+	if err := zw.Close(); err != nil {
+		return stats, fmt.Errorf("bundle: finishing the archive: %w", err)
+	}
+	return stats, nil
+}
+
+// writeTar streams the planned entries to w as an uncompressed tar.
+func (p *contextPlan) writeTar(w io.Writer) (PackStats, error) {
+	stats := PackStats{DockerfilePath: p.dockerfilePath}
+	tw := tar.NewWriter(w)
 	buf := make([]byte, 256<<10)
 	for _, e := range p.entries {
 		hdr := &tar.Header{
@@ -357,9 +369,6 @@ func (p *contextPlan) write(w, tap io.Writer) (PackStats, error) {
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return stats, fmt.Errorf("bundle: finishing the archive: %w", err)
-	}
-	if err := zw.Close(); err != nil {
 		return stats, fmt.Errorf("bundle: finishing the archive: %w", err)
 	}
 	return stats, nil

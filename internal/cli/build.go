@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/logs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -481,16 +482,34 @@ func (o *buildOptions) remoteOptions(ctx context.Context, kc authn.Keychain) []r
 	return opts
 }
 
-// pushBundles packs and pushes every build context, in parallel.
+// pushBundles packs and pushes every build context, in parallel. Every context is planned and
+// measured first (which checks it against what a build pod unpacks), so that one service's
+// oversized context stops the run before a byte is sent. Neither step holds a context in memory:
+// the upload packs it again as it sends it.
 func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc authn.Keychain, out *output) error {
-	return parallel(ctx, targets, func(ctx context.Context, t *target) error {
-		start := time.Now()
-		img, stats, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile})
+	start := time.Now()
+	images := make([]v1.Image, len(targets))
+	stats := make([]bundle.PackStats, len(targets))
+	indexes := make([]int, len(targets))
+	for i := range indexes {
+		indexes[i] = i
+	}
+	err := parallel(ctx, indexes, func(_ context.Context, i int) error {
+		t := targets[i]
+		img, st, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile})
 		if err != nil {
 			return fmt.Errorf("packing the build context of %s (%s): %w", t.build.Service, t.build.ContextRel, err)
 		}
-		t.dockerfile = stats.DockerfilePath
-		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, img, o.remoteOptions(ctx, kc)...)
+		images[i], stats[i] = img, st
+		t.dockerfile = st.DockerfilePath
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return parallel(ctx, indexes, func(ctx context.Context, i int) error {
+		t := targets[i]
+		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, images[i], o.remoteOptions(ctx, kc)...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -499,13 +518,14 @@ func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc au
 		}
 		t.bundleRef = ref
 		o.debugf("%s: source bundle %s", t.build.Service, ref)
-		out.uploaded(t, stats, uploaded, time.Since(start))
+		out.uploaded(t, stats[i], uploaded, time.Since(start))
 		return nil
 	})
 }
 
-// maxParallel bounds the registry checks and bundle uploads under way at once: each upload holds a
-// packed build context, and a stage of many services must not hold them all.
+// maxParallel bounds the registry checks, context packing and bundle uploads under way at once:
+// each reads a build context from disk and compresses it, and a stage of many services must not
+// open all of them at once.
 const maxParallel = 8
 
 // parallel runs fn for every item, at most maxParallel at a time. The first failure cancels the

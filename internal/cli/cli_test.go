@@ -15,6 +15,7 @@ import (
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
+	"github.com/fleetflow/flow-build/internal/testing/registrytest"
 )
 
 func TestHTTPSRemote(t *testing.T) {
@@ -167,5 +168,52 @@ func TestParallel(t *testing.T) {
 	}
 	if started == len(items) {
 		t.Errorf("all %d calls started although the first failure should stop the rest", started)
+	}
+}
+
+// A context that a build pod would refuse stops the run before any context is sent: every
+// context is measured before the first upload, and the error names the limit and .dockerignore.
+func TestOversizedContextStopsBeforeAnyUpload(t *testing.T) {
+	reg := registrytest.New(t, "ci", "pw")
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "huge")
+	for range 20 {
+		deep = filepath.Join(deep, strings.Repeat("d", 200))
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Skipf("this file system cannot hold the 4,000-byte path the test needs: %v", err)
+	}
+	for name, content := range map[string]string{
+		"fleet.kdl":       "project \"p\"\nregistry \"" + reg.Host + "/team\"\nservice \"api\" {\n dockerfile \"api/Dockerfile\"\n context \"api\"\n}\nservice \"huge\" {\n dockerfile \"huge/Dockerfile\"\n context \"huge\"\n}\nstage \"prod\" {\n service \"api\"\n service \"huge\"\n}\n",
+		"api/Dockerfile":  "FROM scratch\n",
+		"huge/Dockerfile": "FROM scratch\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(deep, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"LANG": "C.UTF-8", "DOCKER_USERNAME": "ci", "DOCKER_PASSWORD": "pw", "DOCKER_CONFIG": t.TempDir()}
+	var stdout, stderr bytes.Buffer
+	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }, WorkDir: dir, Transport: reg.Transport()}
+	code := Run(context.Background(), env, []string{"build", "--push", "-o", "yaml", "prod"})
+	if code != ExitFailed {
+		t.Errorf("exit %d, want %d", code, ExitFailed)
+	}
+	for _, want := range []string{"huge", "longer than 4000 bytes", ".dockerignore"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the error does not mention %q:\n%s", want, stderr.String())
+		}
+	}
+	if n := reg.UploadedBytes(); n != 0 {
+		t.Errorf("%d context bytes were uploaded before the oversized context stopped the run", n)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("manifests were rendered:\n%s", stdout.String())
 	}
 }
