@@ -53,7 +53,9 @@ func TestConsistently(t *testing.T) {
 	r := &recorder{TB: t}
 	began := time.Now()
 	r.run(func() { Consistently(r, 3*Interval, "always", func() (bool, string) { n++; return true, "" }) })
-	if r.failed != "" || n < 3 || time.Since(began) < 3*Interval {
+	// The condition is checked at the start and again once the time is up; how many checks fall in
+	// between depends on how busy the machine is, so only those two are certain.
+	if r.failed != "" || n < 2 || time.Since(began) < 3*Interval {
 		t.Errorf("Consistently: failure %q, %d calls in %s", r.failed, n, time.Since(began))
 	}
 	r = &recorder{TB: t}
