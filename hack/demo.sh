@@ -21,6 +21,7 @@ cat <<MSG
 The cluster keeps running. Try it yourself:
   source $STATE/env.sh
   cd examples/shop && $REPO_ROOT/bin/flow build --push --tag v2 api prod
+  $REPO_ROOT/bin/flow build --push --tag v2 --platform linux/amd64,linux/arm64 web prod   # arm64 emulated
   kubectl describe imagebuilds
 Remove everything with: make demo-down
 MSG

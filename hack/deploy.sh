@@ -38,6 +38,7 @@ log "installing the operator with charts/flow-build"
   --namespace flow-build-system --create-namespace \
   --set image.repository="$image" --set image.tag="$tag" --set image.pullPolicy=IfNotPresent \
   --set executor.image="$KANIKO_IMAGE" --set executor.pullPolicy=IfNotPresent \
+  --set emulation.enabled=true \
   --wait --timeout 5m >/dev/null
 kubectl -n flow-build-system rollout status deployment/flow-build-manager --timeout=3m >/dev/null
 log "operator ready"

@@ -131,8 +131,8 @@ type ImageBuildSpec struct {
 	// pod starts, with reason PlatformUnavailable. Each base image must have the platform: one that
 	// lacks it fails the build with reason PlatformMismatch before Kaniko runs (checked for bundle
 	// sources). When every platform has built, the operator checks each image's config against its
-	// platform and pushes one OCI image index under every tag; status.output.digest is the index
-	// digest. The platform images are pushed by digest only, so no tag ever names one of them
+	// platform and pushes one OCI image index under every tag, with the credentials of
+	// spec.pushSecretRef (anonymously without one); status.output.digest is the index digest. The platform images are pushed by digest only, so no tag ever names one of them
 	// alone, and no tag moves unless every platform succeeded. Kaniko runs every stage as the
 	// target platform (`FROM --platform=...` is ignored); the build args TARGETPLATFORM, TARGETOS,
 	// TARGETARCH, TARGETVARIANT and BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT are set to the

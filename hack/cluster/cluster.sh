@@ -17,7 +17,11 @@
 #     Debian;
 #   - a distribution registry with TLS (a CA made here) and htpasswd auth at $NODE_IP:$REGISTRY_PORT;
 #   - the images the tests need: a pause image and the Kaniko executor imported into containerd, and a
-#     busybox base image pushed to the registry for example Dockerfiles to build FROM;
+#     busybox base image (an index of linux/amd64 and linux/arm64) pushed to the registry for example
+#     Dockerfiles to build FROM;
+#   - linux/arm64 emulation: qemu-user-static registered with binfmt_misc (only the entries not
+#     registered yet; `down` removes exactly those) and the node labelled
+#     emulation.build.fleetflow.dev/linux-arm64=true;
 #   - $STATE/env.sh exporting KUBECONFIG, FLOW_REGISTRY, FLOW_REGISTRY_CA, DOCKER_CONFIG, KANIKO_IMAGE ...
 #
 # Network: the node address lives on a bridge with no ports ($NODE_BRIDGE), pods on a second bridge
@@ -502,6 +506,88 @@ setup_cgroups() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Emulated platforms. The node is amd64; builds for linux/arm64 run their RUN steps through QEMU
+# (Debian's qemu-user-static), registered with binfmt_misc by hand: without systemd nothing
+# registers the package's handlers. Debian's registration strings carry the F flag (the kernel
+# opens the emulator at registration, so it works inside containers, which do not have it) and P.
+# `up` registers only what is not registered yet and records what it registered and whether it
+# mounted binfmt_misc in $STATE/binfmt; `down` removes exactly that. Entries someone else made are
+# left alone, and never is every entry removed at once.
+
+BINFMT=/proc/sys/fs/binfmt_misc
+# Go architecture (the node label's suffix) = binfmt_misc entry of qemu-user-static.
+EMULATED=(arm64=qemu-aarch64)
+# An arm64 busybox for the multi-platform base image, cached across clusters.
+BUSYBOX_ARM64_DIR=$FLOW_CACHE/debs/busybox-static-arm64
+
+register_emulation() {
+  need_packages qemu-user-static
+  if ! mountpoint -q "$BINFMT"; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT"
+    echo mounted >>"$STATE/binfmt"
+  fi
+  local e entry
+  for e in "${EMULATED[@]}"; do
+    entry=${e#*=}
+    if [[ -e $BINFMT/$entry ]]; then
+      grep -q '^flags:.*F' "$BINFMT/$entry" ||
+        log "warning: binfmt_misc entry $entry (not made here, left alone) lacks the F flag: emulated RUN steps will fail"
+      continue
+    fi
+    # The kernel decodes the \x escapes; a write that fails with EEXIST means someone else
+    # registered it meanwhile, and it is theirs.
+    if cat "/usr/lib/binfmt.d/$entry.conf" >"$BINFMT/register" 2>/dev/null; then
+      echo "$entry" >>"$STATE/binfmt"
+    fi
+  done
+}
+
+unregister_emulation() {
+  [[ -f $STATE/binfmt ]] || return 0
+  local entry
+  while read -r entry; do
+    [[ $entry == mounted ]] && continue
+    # Writing -1 to an entry removes that entry only.
+    if [[ -e $BINFMT/$entry ]]; then echo -1 >"$BINFMT/$entry"; fi
+  done <"$STATE/binfmt"
+  # Unmounted only if this script mounted it and nobody registered anything since.
+  if grep -qx mounted "$STATE/binfmt" && mountpoint -q "$BINFMT" &&
+    [[ -z $(find "$BINFMT" -mindepth 1 -maxdepth 1 ! -name register ! -name status) ]]; then
+    umount "$BINFMT"
+  fi
+  rm -f "$STATE/binfmt"
+}
+
+# emulation_works runs the arm64 busybox on the host: the proof that the handler is there.
+emulation_works() {
+  [[ $("$BUSYBOX_ARM64_DIR/bin/busybox" uname -m 2>/dev/null) == aarch64 ]]
+}
+
+# label_emulation tells the operator which platforms the node emulates (one label per platform).
+label_emulation() {
+  local e
+  for e in "${EMULATED[@]}"; do
+    kubectl_ label node "$NODE_NAME" --overwrite "emulation.build.fleetflow.dev/linux-${e%%=*}=true" >/dev/null
+  done
+}
+
+# fetch_busybox_arm64 downloads Debian's busybox-static for arm64 with apt's own state in the cache,
+# so that the host's dpkg gains no foreign architecture.
+fetch_busybox_arm64() {
+  [[ -x $BUSYBOX_ARM64_DIR/bin/busybox ]] && return 0
+  local d=$FLOW_CACHE/apt-arm64
+  rm -rf "$d" && mkdir -p "$d"/{lists/partial,cache/archives/partial,state,deb} && touch "$d/status"
+  local opts=(-qq -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Dir::State="$d/state"
+    -o Dir::State::Lists="$d/lists" -o Dir::State::status="$d/status" -o Dir::Cache="$d/cache"
+    -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${opts[@]}" update >/dev/null || die "apt-get update of the arm64 package lists failed"
+  (cd "$d/deb" && apt-get "${opts[@]}" download busybox-static:arm64 >/dev/null) || die "apt-get download busybox-static:arm64 failed"
+  rm -rf "$BUSYBOX_ARM64_DIR.tmp" && mkdir -p "$BUSYBOX_ARM64_DIR.tmp" && dpkg-deb -x "$d"/deb/busybox-static_*_arm64.deb "$BUSYBOX_ARM64_DIR.tmp"
+  rm -rf "$BUSYBOX_ARM64_DIR" && mv "$BUSYBOX_ARM64_DIR.tmp" "$BUSYBOX_ARM64_DIR"
+  rm -rf "$d"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Images
 
 build_images() {
@@ -509,6 +595,8 @@ build_images() {
   mkdir -p "$i"
   [[ -f $i/pause.tar ]] || "$MKIMAGE" pause --bin "$STATE/bin/pause" --tag "$PAUSE_IMAGE" --out "$i/pause.tar" >/dev/null
   [[ -f $i/busybox.tar ]] || "$MKIMAGE" busybox --busybox /bin/busybox --tag "$BUSYBOX_REF" --out "$i/busybox.tar" >/dev/null
+  [[ -f $i/busybox-arm64.tar ]] || "$MKIMAGE" busybox --busybox "$BUSYBOX_ARM64_DIR/bin/busybox" --applets-from /bin/busybox \
+    --platform linux/arm64 --tag "$BUSYBOX_REF" --out "$i/busybox-arm64.tar" >/dev/null
   [[ -f $i/kaniko.tar ]] || "$MKIMAGE" kaniko --executor "$KANIKO_BIN" --ca "$STATE/pki/registry-ca.crt" \
     --ca /etc/ssl/certs/ca-certificates.crt --tag "$KANIKO_IMAGE" --out "$i/kaniko.tar" >/dev/null
 }
@@ -522,9 +610,10 @@ import_images() {
   done
 }
 
+# push_busybox pushes the base image as an index of linux/amd64 and linux/arm64 images.
 push_busybox() {
   [[ -f $STATE/images/busybox.pushed ]] && return 0
-  "$MKIMAGE" push --tar "$STATE/images/busybox.tar" --ref "$BUSYBOX_REF" --ca "$STATE/pki/registry-ca.crt" \
+  "$MKIMAGE" push --tar "$STATE/images/busybox.tar" --tar "$STATE/images/busybox-arm64.tar" --ref "$BUSYBOX_REF" --ca "$STATE/pki/registry-ca.crt" \
     --username "$REGISTRY_USER" --password-file "$STATE/registry/password" >"$STATE/images/busybox.pushed"
 }
 
@@ -566,6 +655,10 @@ cmd_up() {
   setup_network
   setup_cgroups
   step "certificates, configuration and network ready"
+  with_lock busybox-arm64 fetch_busybox_arm64
+  register_emulation
+  emulation_works || die "linux/arm64 programs do not run on this machine although binfmt_misc was set up (see $BINFMT)"
+  step "linux/arm64 programs run here under QEMU (binfmt_misc: $(tr '\n' ' ' <"$STATE/binfmt" 2>/dev/null || echo "registered before"))"
 
   # Images are assembled while the control plane starts.
   local images_log=$STATE/logs/images.log images_pid
@@ -618,6 +711,7 @@ cmd_up() {
   step "registry ready at $REGISTRY; pushed $BUSYBOX_REF"
 
   wait_for kubelet 60 "node $NODE_NAME to be Ready" node_ready
+  label_emulation
   wait_for kube-controller-manager 60 "the default ServiceAccount" kubectl_ -n default get serviceaccount default
   ensure_firewall_first
   write_env
@@ -778,6 +872,7 @@ cmd_down() {
   step "processes stopped"
 
   unmount_all
+  unregister_emulation
   cleanup_iptables
   ip link del "$POD_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
@@ -812,6 +907,7 @@ cmd_status() {
   echo "kubeconfig:   $KUBECONFIG_ADMIN"
   echo "registry:     $REGISTRY (CA $STATE/pki/registry-ca.crt, user $REGISTRY_USER)"
   echo "env file:     $STATE/env.sh"
+  if [[ -f $STATE/binfmt ]]; then echo "binfmt_misc:  registered here: $(grep -vx mounted "$STATE/binfmt" | tr '\n' ' ')"; fi
   echo "logs:         $STATE/logs"
   ((running == ${#DAEMONS[@]}))
 }

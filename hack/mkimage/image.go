@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // defaultPath is the PATH of images that do not set one, the same as Docker's default.
@@ -30,11 +31,13 @@ type imageConfig struct {
 	Env        []string // KEY=VALUE; PATH defaults to defaultPath
 	WorkingDir string
 	User       string
+	// Platform is the image's platform; nil means linux on the host's architecture (the node
+	// that runs these images is this machine).
+	Platform *v1.Platform
 }
 
-// buildImage stacks layers into a linux image for the host's architecture (the node that
-// runs these images is this machine) with a fixed creation time, so equal inputs give equal
-// digests.
+// buildImage stacks layers into a linux image for c.Platform (default: the host's architecture)
+// with a fixed creation time, so equal inputs give equal digests.
 func buildImage(layers []v1.Layer, c imageConfig) (v1.Image, error) {
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
@@ -46,6 +49,9 @@ func buildImage(layers []v1.Layer, c imageConfig) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if c.Platform != nil {
+		cf.OS, cf.Architecture, cf.Variant = c.Platform.OS, c.Platform.Architecture, c.Platform.Variant
+	}
 	cf.Created = v1.Time{Time: epoch}
 	for i := range cf.History {
 		cf.History[i].Created = v1.Time{Time: epoch}
@@ -116,15 +122,13 @@ func registryTransport(caFile string) (http.RoundTripper, error) {
 }
 
 // pushArchive pushes the single image of a docker-archive tarball to ref and returns its
-// digest as the registry knows it.
-func pushArchive(ctx context.Context, tarPath, ref string, auth authn.Authenticator, rt http.RoundTripper) (v1.Hash, error) {
+// digest as the registry knows it. With several tarballs, ref gets an OCI image index of their
+// images, each entry with the platform its image config names (the images themselves are pushed
+// by digest).
+func pushArchive(ctx context.Context, tarPaths []string, ref string, auth authn.Authenticator, rt http.RoundTripper) (v1.Hash, error) {
 	r, err := name.ParseReference(ref, name.StrictValidation)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("invalid --ref %q: %w (write it as host[:port]/repository:tag)", ref, err)
-	}
-	img, err := tarball.ImageFromPath(tarPath, nil)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("reading %s: %w (it must be a docker-archive with one image, as this tool writes)", tarPath, err)
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt)}
 	if auth != nil {
@@ -132,8 +136,33 @@ func pushArchive(ctx context.Context, tarPath, ref string, auth authn.Authentica
 	} else {
 		opts = append(opts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	}
-	if err := remote.Write(r, img, opts...); err != nil {
+	var adds []mutate.IndexAddendum
+	for _, p := range tarPaths {
+		img, err := tarball.ImageFromPath(p, nil)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("reading %s: %w (it must be a docker-archive with one image, as this tool writes)", p, err)
+		}
+		if len(tarPaths) == 1 {
+			if err := remote.Write(r, img, opts...); err != nil {
+				return v1.Hash{}, fmt.Errorf("pushing to %s: %w", r, err)
+			}
+			return img.Digest()
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("reading the config of %s: %w", p, err)
+		}
+		plat := &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		for _, a := range adds {
+			if a.Platform.Equals(*plat) {
+				return v1.Hash{}, fmt.Errorf("%s is a second image for %s/%s: an index holds one image per platform", p, plat.OS, plat.Architecture)
+			}
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	if err := remote.WriteIndex(r, idx, opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing to %s: %w", r, err)
 	}
-	return img.Digest()
+	return idx.Digest()
 }

@@ -40,7 +40,7 @@ const groupFile = "root:x:0:\nnonroot:x:65532:\nnobody:x:65534:\n"
 // busyboxImage is a minimal shell image like the official busybox one: the static binary,
 // one symlink per applet in /bin, users, /tmp and /root. It is the base the example
 // Dockerfiles build FROM.
-func busyboxImage(busybox string, applets []string) (v1.Image, error) {
+func busyboxImage(busybox string, applets []string, platform *v1.Platform) (v1.Image, error) {
 	b := newLayer()
 	if err := b.addHostFile("bin/busybox", busybox); err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func busyboxImage(busybox string, applets []string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildImage([]v1.Layer{l}, imageConfig{Cmd: []string{"sh"}})
+	return buildImage([]v1.Layer{l}, imageConfig{Cmd: []string{"sh"}, Platform: platform})
 }
 
 // binaryOptions describes an image made of one static program.

@@ -194,7 +194,7 @@ func TestBusybox(t *testing.T) {
 	if !slices.Equal(applets, []string{"sh", "ls", "wget"}) {
 		t.Fatalf("applets = %v, want [sh ls wget] (busybox itself left out)", applets)
 	}
-	img, err := busyboxImage(fake, applets)
+	img, err := busyboxImage(fake, applets, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

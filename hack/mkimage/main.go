@@ -4,11 +4,11 @@
 // hack/cluster scripts need nothing beyond Go and Debian packages.
 //
 //	mkimage rootfs   --dir DIR --tag T --out FILE [--entrypoint A]... [--cmd A]... [--env K=V]... [--workdir D] [--user U]
-//	mkimage busybox  [--busybox /bin/busybox] --tag T --out FILE
+//	mkimage busybox  [--busybox /bin/busybox] [--platform linux/arm64 --applets-from /bin/busybox] --tag T --out FILE
 //	mkimage pause    --bin FILE --tag T --out FILE
 //	mkimage kaniko   --executor FILE --ca FILE... --tag T --out FILE
 //	mkimage binary   --bin FILE --path /manager --tag T --out FILE [--user 65532] [--ca FILE]... [--env K=V]... [--arg A]...
-//	mkimage push     --tar FILE --ref R [--ca FILE] [--username U --password-file F]
+//	mkimage push     --tar FILE... --ref R [--ca FILE] [--username U --password-file F]   (several: an image index)
 //	mkimage htpasswd --username U --password-file F --out FILE
 //	mkimage dockerconfig --registry HOST[:PORT]... --username U --password-file F --out FILE
 //	mkimage ca       --cn NAME --cert FILE --key FILE
@@ -189,15 +189,29 @@ func runRootfs(_ context.Context, args []string, stdout io.Writer) error {
 func runBusybox(_ context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("busybox")
 	bb := fs.String("busybox", "/bin/busybox", "statically linked busybox binary (Debian: busybox-static)")
+	plat := fs.String("platform", "", "the busybox binary's platform, os/arch[/variant] (default: linux on this machine's architecture)")
+	appletsFrom := fs.String("applets-from", "", "a busybox of the same version that runs here, to list the applets when --busybox is for another architecture (default: --busybox)")
 	tag, out := outputFlags(fs)
 	if err := parse(fs, args, "busybox", "tag", "out"); err != nil {
 		return err
 	}
-	applets, err := busyboxApplets(*bb)
+	var platform *v1.Platform
+	if *plat != "" {
+		p, err := v1.ParsePlatform(*plat)
+		if err != nil || p.OS == "" || p.Architecture == "" {
+			return fmt.Errorf("--platform %q: want os/arch[/variant], e.g. linux/arm64", *plat)
+		}
+		platform = p
+	}
+	lister := *bb
+	if *appletsFrom != "" {
+		lister = *appletsFrom
+	}
+	applets, err := busyboxApplets(lister)
 	if err != nil {
 		return err
 	}
-	img, err := busyboxImage(*bb, applets)
+	img, err := busyboxImage(*bb, applets, platform)
 	if err != nil {
 		return err
 	}
@@ -259,7 +273,8 @@ func runBinary(_ context.Context, args []string, stdout io.Writer) error {
 
 func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("push")
-	tar := fs.String("tar", "", "docker-archive tarball holding one image")
+	var tars listFlag
+	fs.Var(&tars, "tar", "docker-archive tarball holding one image; repeat it for an image index of several platforms")
 	ref := fs.String("ref", "", "where to push it, host[:port]/repository:tag")
 	ca := fs.String("ca", "", "PEM CA file to trust in addition to the system roots")
 	user := fs.String("username", "", "registry user (without it, credentials come from DOCKER_CONFIG or ~/.docker/config.json)")
@@ -285,7 +300,7 @@ func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	d, err := pushArchive(ctx, *tar, *ref, auth, rt)
+	d, err := pushArchive(ctx, tars, *ref, auth, rt)
 	if err != nil {
 		return err
 	}

@@ -167,3 +167,48 @@ func TestCLIWritesPKIAndCredentialFiles(t *testing.T) {
 		t.Error("config.json holds the password in clear text; want base64 in auth")
 	}
 }
+
+// Two busybox images, one per platform, pushed as one index: what the local node's multi-arch
+// base image is made of. The applets of a foreign busybox come from one that runs here.
+func TestPushBusyboxIndex(t *testing.T) {
+	host, caFile := authRegistry(t)
+	dir := t.TempDir()
+	fake := writeTemp(t, "busybox", "#!/bin/sh\nprintf 'busybox\\nsh\\nuname\\n'\n", 0o755)
+	foreign := writeTemp(t, "busybox-arm64", "not runnable here", 0o755)
+	amd, arm := filepath.Join(dir, "amd.tar"), filepath.Join(dir, "arm.tar")
+	if _, err := runCLI(t, "busybox", "--busybox", fake, "--platform", "linux/amd64", "--tag", "localhost/busybox:1", "--out", amd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "busybox", "--busybox", foreign, "--applets-from", fake, "--platform", "linux/arm64", "--tag", "localhost/busybox:1", "--out", arm); err != nil {
+		t.Fatal(err)
+	}
+	pw := writeTemp(t, "pw", testPassword+"\n", 0o600)
+	ref := host + "/library/busybox:1"
+	out, err := runCLI(t, "push", "--tar", amd, "--tar", arm, "--ref", ref, "--username", testUser, "--password-file", pw, "--ca", caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := registryTransport(caFile)
+	r, _ := name.ParseReference(ref)
+	desc, err := remote.Get(r, remote.WithTransport(rt), remote.WithAuth(&authn.Basic{Username: testUser, Password: testPassword}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != desc.Digest.String() || !desc.MediaType.IsIndex() {
+		t.Fatalf("push printed %q; registry has %s %s", out, desc.MediaType, desc.Digest)
+	}
+	idx, _ := desc.ImageIndex()
+	m, _ := idx.IndexManifest()
+	if len(m.Manifests) != 2 || m.Manifests[0].Platform.Architecture != "amd64" || m.Manifests[1].Platform.Architecture != "arm64" {
+		t.Fatalf("index entries %+v", m.Manifests)
+	}
+	img, _ := idx.Image(m.Manifests[1].Digest)
+	cf, _ := img.ConfigFile()
+	if cf.Architecture != "arm64" || cf.OS != "linux" {
+		t.Errorf("the arm64 image's config says %s/%s", cf.OS, cf.Architecture)
+	}
+	if _, err := runCLI(t, "push", "--tar", amd, "--tar", amd, "--ref", ref, "--username", testUser, "--password-file", pw, "--ca", caFile); err == nil ||
+		!strings.Contains(err.Error(), "one image per platform") {
+		t.Errorf("two images of one platform: %v", err)
+	}
+}

@@ -143,3 +143,40 @@ func report(t *testing.T, what string, d time.Duration, detail string) {
 		}
 	}
 }
+
+// TestBench_TwoPlatforms: a COPY-only build for linux/amd64 and linux/arm64 (two pods in
+// parallel, the arm64 one on the emulating node, then the index) against the same build without
+// platforms, and against one platform through the index path. Three rounds, medians. Target: two
+// platforms under 1.3 times one.
+func TestBench_TwoPlatforms(t *testing.T) {
+	benchEnabled(t)
+	ns := namespace(t)
+	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
+	env := registryEnv("benchmp-" + runID)
+	// Uploads the context and fills the layer caches of both platforms.
+	flow(t, dir, env, "build", "--push", "--tag", "warm", "--platform", "linux/amd64,linux/arm64", "-n", ns, "prod")
+	flow(t, dir, env, "build", "--push", "--tag", "warm1", "-n", ns, "prod")
+	var one, indexed, two []time.Duration
+	for i := range 3 {
+		for _, run := range []struct {
+			into *[]time.Duration
+			args []string
+		}{
+			{&one, nil},
+			{&indexed, []string{"--platform", "linux/amd64"}},
+			{&two, []string{"--platform", "linux/amd64,linux/arm64"}},
+		} {
+			args := append([]string{"build", "--push", "--tag", fmt.Sprintf("r%d-%d", i, len(*run.into)+len(run.args))}, run.args...)
+			r := flow(t, dir, env, append(args, "-n", ns, "prod")...)
+			if r.code != 0 {
+				t.Fatalf("%v exited %d", args, r.code)
+			}
+			*run.into = append(*run.into, r.took)
+		}
+	}
+	m1, mi, m2 := median(one), median(indexed), median(two)
+	report(t, "2 platforms / 1 platform wall time (COPY-only)", m2,
+		fmt.Sprintf("no platforms %s, --platform linux/amd64 %s, two platforms %s; ratio %.2f (vs one platform through the index: %.2f); runs: %v / %v / %v",
+			m1.Round(time.Millisecond), mi.Round(time.Millisecond), m2.Round(time.Millisecond),
+			float64(m2)/float64(m1), float64(m2)/float64(mi), one, indexed, two))
+}
