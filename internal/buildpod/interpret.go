@@ -215,9 +215,14 @@ func pushFailed(f facts, pt *corev1.ContainerStateTerminated) Result {
 	host := hostIn(line, f.repository)
 	low := strings.ToLower(line)
 	switch {
+	case strings.Contains(line, OutputDir+"/") && !strings.Contains(line, "/v2/"):
+		// The image Kaniko left behind could not be read: nothing the registry or the user did.
+		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
+			"the push container could not read the image Kaniko built for %s (%s); rebuild, and report this if it happens again: kubectl logs -n %s %s -c %s",
+			f.image(), clip(line, 300), f.namespace, f.pod, PushContainer))
 	case isAuth(line):
 		return failed(v1alpha1.ReasonAuthenticationFailed, fmt.Sprintf(
-			"registry %s refused the push of %s%s; %s", host, f.image(), causeText(authCause(line)), credentialFix(f, host)))
+			"registry %s refused the push of %s (%s); %s", host, f.image(), clip(line, 300), credentialFix(f, host)))
 	case strings.Contains(low, "quota") || strings.Contains(low, "toomanyrequests"):
 		return failed(v1alpha1.ReasonPushFailed, fmt.Sprintf(
 			"registry %s refused the push of %s for a quota or rate limit: %s; free space in the registry or raise its limits, then rebuild", host, f.image(), clip(line, 300)))

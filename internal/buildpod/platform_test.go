@@ -134,8 +134,10 @@ func assertPlatformPod(t *testing.T, ib *v1alpha1.ImageBuild, pl Placement, pod 
 			t.Fatalf("a pushing platform pod's container is the push container, after Kaniko: %+v", pod.Spec.Containers)
 		}
 		push := pod.Spec.Containers[0]
-		if !slices.Contains(push.Args, "--repository="+ib.Spec.Image) || push.SecurityContext.RunAsNonRoot == nil || !*push.SecurityContext.RunAsNonRoot {
-			t.Errorf("push container = %+v", push)
+		sc := push.SecurityContext
+		if !slices.Contains(push.Args, "--repository="+ib.Spec.Image) || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" ||
+			!*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation {
+			t.Errorf("push container = %+v: it reads Kaniko's files as their owner, with no capability", push)
 		}
 		if !slices.Contains(args, "--oci-layout-path="+OutputDir) {
 			t.Errorf("kaniko does not write the layout the push container reads: %v", args)
@@ -228,6 +230,11 @@ func TestInterpretPlatformPod(t *testing.T) {
 			main:     []corev1.ContainerStatus{terminated(PushContainer, 1, "Error", "error pushing image 127.0.0.1:5443/app@"+goodDigest+": Get \"https://127.0.0.1:5443/v2/\": dial tcp 127.0.0.1:5443: connect: connection refused")},
 			want:     Result{Done: true, Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonPushFailed},
 			contains: []string{"cannot reach registry 127.0.0.1:5443"}},
+		{name: "the layout cannot be read", phase: corev1.PodFailed,
+			init:     []corev1.ContainerStatus{fetched, built},
+			main:     []corev1.ContainerStatus{terminated(PushContainer, 1, "Error", "error pushing image 127.0.0.1:5443/app@"+goodDigest+": open /output/blobs/sha256/8bcc: permission denied")},
+			want:     Result{Done: true, Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonPushFailed},
+			contains: []string{"could not read the image Kaniko built"}},
 		{name: "evicted while pushing", phase: corev1.PodFailed, reason: "Evicted",
 			init: []corev1.ContainerStatus{fetched, built}, main: []corev1.ContainerStatus{terminated(PushContainer, 137, "Error", "")},
 			want: Result{Done: true, Lost: true, Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonPodLost}},

@@ -344,6 +344,11 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			Name: outputVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 		})
 		kaniko.VolumeMounts = append(kaniko.VolumeMounts, output)
+		// Kaniko (root) writes the layout's blobs readable by their owner only, so the push
+		// container reads them as that owner: uid 0, but without a single capability, on a
+		// read-only root filesystem, and the layout mounted read-only.
+		pushSecurity := helperSecurityContext()
+		pushSecurity.RunAsUser, pushSecurity.RunAsGroup, pushSecurity.RunAsNonRoot = ptr.To[int64](0), ptr.To[int64](0), ptr.To(false)
 		push := corev1.Container{
 			Name:                     PushContainer,
 			Image:                    opts.FetcherImage,
@@ -353,7 +358,7 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			VolumeMounts:             append([]corev1.VolumeMount{{Name: outputVolume, MountPath: OutputDir, ReadOnly: true}}, configMounts...),
 			TerminationMessagePath:   TerminationLogPath,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-			SecurityContext:          helperSecurityContext(),
+			SecurityContext:          pushSecurity,
 		}
 		if spec.PushSecretRef != nil {
 			push.Env = []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: DockerConfigDir}}

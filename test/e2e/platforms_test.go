@@ -92,9 +92,11 @@ func TestE2E_TwoPlatformsWithAnEmulatedRun(t *testing.T) {
 	if ps := ib.Status.Platforms; len(ps) != 2 || ps[0].Emulated || !ps[1].Emulated || ib.Status.PlatformsReady != "2/2" {
 		t.Errorf("status.platforms %+v ready %q: amd64 native, arm64 emulated", ps, ib.Status.PlatformsReady)
 	}
-	if got := kubectl(t, "get", "imagebuild", "-n", ns, ib.Name); !strings.Contains(got, "PLATFORMS") || !strings.Contains(got, "2/2") {
+	got := kubectl(t, "get", "imagebuild", "-n", ns, ib.Name)
+	if !strings.Contains(got, "PLATFORMS") || !strings.Contains(got, "2/2") {
 		t.Errorf("kubectl get shows no platform progress:\n%s", got)
 	}
+	t.Logf("$ kubectl get imagebuild\n%s", got)
 
 	for _, tag := range []string{"v1", "latest"} {
 		if got := registryDigest(t, ib.Spec.Image+":"+tag); got != out.Digest {
@@ -108,6 +110,7 @@ func TestE2E_TwoPlatformsWithAnEmulatedRun(t *testing.T) {
 	if desc.MediaType != types.OCIImageIndex {
 		t.Fatalf("status.output.digest is a %s, want an OCI image index", desc.MediaType)
 	}
+	t.Logf("the registry's index %s@%s (%s):\n%s", ib.Spec.Image, out.Digest, desc.MediaType, desc.Manifest)
 	idx, err := desc.ImageIndex()
 	if err != nil {
 		t.Fatal(err)
@@ -139,9 +142,11 @@ func TestE2E_TwoPlatformsWithAnEmulatedRun(t *testing.T) {
 		if cfg.OS != "linux" || cfg.Architecture != arch {
 			t.Errorf("the %s image's config says %s/%s", arch, cfg.OS, cfg.Architecture)
 		}
-		if got := fileIn(t, img, "arch"); got != want[arch] {
-			t.Errorf("the %s image's RUN recorded %q, want %q", arch, got, want[arch])
+		recorded := fileIn(t, img, "arch")
+		if recorded != want[arch] {
+			t.Errorf("the %s image's RUN recorded %q, want %q", arch, recorded, want[arch])
 		}
+		t.Logf("entry %s: config os=%s architecture=%s variant=%q, /arch=%q", d.Digest, cfg.OS, cfg.Architecture, cfg.Variant, recorded)
 		delete(want, arch)
 	}
 	// The platforms' images are in the repository by digest only: the tags are the two asked for.
