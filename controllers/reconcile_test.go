@@ -324,6 +324,27 @@ func TestSlotReservationExpires(t *testing.T) {
 	}
 }
 
+// A pod that finished before any other request saw it running gives its slot back as soon as the
+// cache shows it, not when its reservation expires: fast builds in a row must not wait a minute.
+func TestSlotOfAPodThatFinishedQuickly(t *testing.T) {
+	e := newUnitEnv(t, func(r *ImageBuildReconciler) { r.MaxConcurrentBuilds = 1 })
+	ctx := context.Background()
+	if ok, err := e.r.slots.acquire(ctx, testNS+"/a-g1-1"); !ok || err != nil {
+		t.Fatalf("first reservation: %v %v", ok, err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "a-g1-1", Labels: map[string]string{buildv1.LabelManagedBy: buildv1.ManagedByValue}}}
+	if err := e.c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodSucceeded
+	if err := e.c.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := e.r.slots.acquire(ctx, testNS+"/b-g1-1"); !ok {
+		t.Error("the slot of a pod that already finished is still reserved")
+	}
+}
+
 // Finished builds go once spec.ttlSecondsAfterFinished has passed, not before; others stay.
 func TestTTLDeletion(t *testing.T) {
 	e := newUnitEnv(t, nil)

@@ -46,9 +46,11 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 	if err := s.reader.List(ctx, pods, client.MatchingLabels{buildv1.LabelManagedBy: buildv1.ManagedByValue}); err != nil {
 		return false, fmt.Errorf("counting running build pods: %w", err)
 	}
-	active := map[string]bool{}
+	active, seen := map[string]bool{}, map[string]bool{}
 	for i := range pods.Items {
-		if p := &pods.Items[i]; holdsSlot(p) {
+		p := &pods.Items[i]
+		seen[p.Namespace+"/"+p.Name] = true
+		if holdsSlot(p) {
 			active[p.Namespace+"/"+p.Name] = true
 		}
 	}
@@ -56,7 +58,9 @@ func (s *slotTracker) acquire(ctx context.Context, key string) (bool, error) {
 		s.pending = map[string]time.Time{}
 	}
 	for k, t := range s.pending {
-		if active[k] || s.clock.Since(t) > pendingExpiry {
+		// Once the cache shows the pod, it counts (or no longer counts) by itself: a build that
+		// finished before the next request saw it running must not keep its slot for a minute.
+		if seen[k] || s.clock.Since(t) > pendingExpiry {
 			delete(s.pending, k)
 		}
 	}
