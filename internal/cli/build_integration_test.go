@@ -295,7 +295,7 @@ func TestIntegration_Platforms(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(func(ib *buildv1.ImageBuild) {
 		for _, p := range ib.Spec.Platforms {
-			ib.Status.Platforms = append(ib.Status.Platforms, buildv1.PlatformStatus{Platform: p, Phase: buildv1.PhaseSucceeded, Message: "pushed"})
+			ib.Status.Platforms = append(ib.Status.Platforms, buildv1.PlatformStatus{Platform: p, Phase: buildv1.PhaseSucceeded, Message: "pushed", Emulated: p == "linux/arm64"})
 		}
 		succeed(ib)
 		ib.Status.Output.Platforms = ib.Spec.Platforms
@@ -331,6 +331,9 @@ func TestIntegration_Platforms(t *testing.T) {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, stdout)
 			}
+		}
+		if emulated := slices.Contains(tc.want, "linux/arm64"); emulated != strings.Contains(stderr, "note: linux/arm64 of api is built under emulation") {
+			t.Errorf("%v: the emulation note is wrong:\n%s", tc.args, stderr)
 		}
 	}
 	code, _, stderr := f.flow("build", "--push", "--platform", "linux/amd64,linux/aarch64", "prod")

@@ -116,6 +116,8 @@ type buildState struct {
 	logs       sync.Once
 	// streamed are the platform pods whose log is followed (a lost pod's retry is a new pod).
 	streamed map[string]bool
+	// emulated are the platforms already said to be emulated.
+	emulated map[string]bool
 	done     bool
 	failed   bool
 }
@@ -126,7 +128,7 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 	states := map[string]*buildState{}
 	for i, ib := range builds {
 		t := targets[i]
-		s := &buildState{target: t, totalSteps: countSteps(t), streamed: map[string]bool{}}
+		s := &buildState{target: t, totalSteps: countSteps(t), streamed: map[string]bool{}, emulated: map[string]bool{}}
 		s.task = out.printer.Add(progress.Service{
 			Name: t.build.Service, Dockerfile: t.build.DockerfileRel, Context: t.build.ContextRel,
 			Target: t.build.Target, Destinations: t.push.Images(), Platforms: t.build.Platforms,
@@ -226,6 +228,13 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 func (out *output) platforms(logCtx context.Context, cl *cluster, ib *buildv1.ImageBuild, s *buildState) {
 	for _, ps := range ib.Status.Platforms {
 		pt := s.task.Platform(ps.Platform)
+		if ps.Emulated && !s.emulated[ps.Platform] {
+			s.emulated[ps.Platform] = true
+			out.notes.Lock()
+			notef(out.env.Stderr, "note: %s of %s is built under emulation (the cluster has no Ready %s node): its RUN steps take several times longer\n",
+				ps.Platform, s.target.build.Service, ps.Platform)
+			out.notes.Unlock()
+		}
 		switch ps.Phase {
 		case buildv1.PhasePending:
 			pt.Pending(ps.Message)
