@@ -155,8 +155,8 @@ func TestBench_TwoPlatforms(t *testing.T) {
 	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
 	env := registryEnv("benchmp-" + runID)
 	// Uploads the context and fills the layer caches of both platforms.
-	flow(t, dir, env, "build", "--push", "--tag", "warm", "--platform", "linux/amd64,linux/arm64", "-n", ns, "prod")
-	flow(t, dir, env, "build", "--push", "--tag", "warm1", "-n", ns, "prod")
+	flow(t, dir, env, "build", "--push", "--tag", "warm", "--platform", "linux/amd64,linux/arm64", "--namespace", ns, "prod")
+	flow(t, dir, env, "build", "--push", "--tag", "warm1", "--namespace", ns, "prod")
 	type series struct {
 		name         string
 		args         []string
@@ -171,7 +171,7 @@ func TestBench_TwoPlatforms(t *testing.T) {
 		for j, s := range runs {
 			tag := fmt.Sprintf("r%d-%d", i, j)
 			args := append([]string{"build", "--push", "--tag", tag}, s.args...)
-			r := flow(t, dir, env, append(args, "-n", ns, "prod")...)
+			r := flow(t, dir, env, append(args, "--namespace", ns, "prod")...)
 			if r.code != 0 {
 				t.Fatalf("%v exited %d", args, r.code)
 			}

@@ -71,7 +71,7 @@ func TestE2E_TwoPlatformsWithAnEmulatedRun(t *testing.T) {
 	dir := project(t, baseFrom+"RUN uname -m > /arch\nCOPY hello.txt /hello.txt\n")
 	path := "multi-" + runID
 	r := flow(t, dir, registryEnv(path), "build", "--push", "--tag", "v1", "--tag", "latest",
-		"--platform", "linux/amd64,linux/arm64", "-n", ns, "prod")
+		"--platform", "linux/amd64,linux/arm64", "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("flow build exited %d", r.code)
 	}
@@ -169,7 +169,7 @@ func TestE2E_TwoPlatformsWithAnEmulatedRun(t *testing.T) {
 func TestE2E_PlatformNobodyCanBuild(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
-	r := flow(t, dir, registryEnv("nowhere-"+runID), "build", "--push", "--platform", "linux/amd64,linux/s390x", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("nowhere-"+runID), "build", "--push", "--platform", "linux/amd64,linux/s390x", "--namespace", ns, "prod")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
@@ -217,7 +217,7 @@ func TestE2E_BaseImageWithoutThePlatform(t *testing.T) {
 	}
 	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
 	env := append(registryEnv("wrongbase-"+runID), "FLOW_BASE_IMAGE="+amd64Only)
-	r := flow(t, dir, env, "build", "--push", "--platform", "linux/arm64", "-n", ns, "prod")
+	r := flow(t, dir, env, "build", "--push", "--platform", "linux/arm64", "--namespace", ns, "prod")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
@@ -235,7 +235,7 @@ func TestE2E_BaseImageWithoutThePlatform(t *testing.T) {
 func TestE2E_TwoTagsOneDigest(t *testing.T) {
 	ns := namespace(t)
 	dir := project(t, baseFrom+"COPY hello.txt /hello.txt\n")
-	r := flow(t, dir, registryEnv("tags-"+runID), "build", "--push", "--tag", "v2", "--tag", "stable", "-n", ns, "prod")
+	r := flow(t, dir, registryEnv("tags-"+runID), "build", "--push", "--tag", "v2", "--tag", "stable", "--namespace", ns, "prod")
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
