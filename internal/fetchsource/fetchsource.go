@@ -2,6 +2,9 @@
 // unpacks it into the workspace Kaniko builds from. In the pods of a multi-platform build it then
 // checks that the Dockerfile's base images are published for the pod's platform. The manager binary runs it when its first
 // argument is `fetch-source`, so that one image serves both and the two never drift apart.
+//
+// Before anything else it reports the pod's UID mapping (package userns) in its termination
+// message, so that the controller knows whether the build runs in a user namespace.
 package fetchsource
 
 import (
@@ -26,11 +29,12 @@ import (
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/dockerfile"
 	"github.com/fleetflow/flow-build/internal/platform"
+	"github.com/fleetflow/flow-build/internal/userns"
 )
 
-// Main runs fetch-source with its command-line arguments and returns the process exit code. A
-// failure is also written to the container's termination message, which the controller turns into
-// the SourceFetchFailed message.
+// Main runs fetch-source with its command-line arguments and returns the process exit code. The
+// container's termination message starts with the pod's UID mapping; a failure follows it, which
+// the controller turns into the build's failure message.
 func Main(args []string) int {
 	fs := flag.NewFlagSet("fetch-source", flag.ContinueOnError)
 	image := fs.String("image", "", "source bundle, by digest (repository@sha256:...)")
@@ -64,6 +68,14 @@ func Main(args []string) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+
+	// Written first, so that the report survives a fetch that fails or is killed.
+	report, description := userns.Probe()
+	fmt.Println(description)
+	if report != "" {
+		_ = os.WriteFile(corev1.TerminationMessagePathDefault, []byte(report+"\n"), 0o644)
+	}
+	fail := func(msg string, code int) int { return failWith(report, msg, code) }
 
 	start := time.Now()
 	// DOCKER_CONFIG points at the build's push Secret, mounted read-only; the default keychain reads it
@@ -109,10 +121,14 @@ func checkPlatform(ctx context.Context, out io.Writer, path, target string, buil
 	return nil
 }
 
-// fail reports msg on stderr and as the container's termination message, which the controller
-// turns into the build's failure message, and returns code.
-func fail(msg string, code int) int {
+// failWith reports msg on stderr and, after the user namespace report, as the container's
+// termination message, which the controller turns into the build's failure message, and returns
+// code.
+func failWith(report, msg string, code int) int {
 	fmt.Fprintln(os.Stderr, msg)
+	if report != "" {
+		msg = report + "\n" + msg
+	}
 	_ = os.WriteFile(corev1.TerminationMessagePathDefault, []byte(msg), 0o644)
 	return code
 }
