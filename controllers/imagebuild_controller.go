@@ -253,6 +253,8 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 		ib.Status.StartTime = &now
 	}
 	ib.Status.Source = sourceStatus(ib)
+	// What was asked, known now; what the pod got, once it reports (recordUserNamespace).
+	ib.Status.UserNamespace = &buildv1.UserNamespaceStatus{Requested: !r.PodOptions.HostUsers}
 	setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, fmt.Sprintf(
 		"building %s in pod %s (kubectl logs -n %s %s -c kaniko -f)", ib.Spec.Image, pod.Name, ib.Namespace, pod.Name))
 	return ctrl.Result{}, true, nil
@@ -260,6 +262,7 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 
 func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod) (ctrl.Result, bool, error) {
 	ib.Status.PodName = pod.Name
+	r.recordUserNamespace(ib, pod)
 	result := buildpod.Interpret(pod)
 	switch {
 	case result.Lost:
@@ -320,6 +323,26 @@ func (r *ImageBuildReconciler) stopPod(ctx context.Context, ib *buildv1.ImageBui
 	}
 	r.finish(ib, buildv1.PhaseFailed, reason, message, "")
 	return ctrl.Result{}, true, nil
+}
+
+// recordUserNamespace puts what the build pod reported about its user namespace into the status,
+// once per pod, and warns when the pod asked for a user namespace and ran without one: then root in
+// the build was root on the node, which nobody should learn only by reading the status.
+func (r *ImageBuildReconciler) recordUserNamespace(ib *buildv1.ImageBuild, pod *corev1.Pod) {
+	// A pod created before the status had this field says itself what it asked for.
+	requested := pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers
+	if un := ib.Status.UserNamespace; un != nil {
+		if un.Active != nil {
+			return
+		}
+		requested = un.Requested
+	}
+	st := buildpod.UserNamespaceStatus(pod, requested)
+	ib.Status.UserNamespace = st
+	if st.Requested && st.Active != nil && !*st.Active {
+		m, _ := buildpod.UserNamespace(pod)
+		r.Recorder.Eventf(ib, pod, corev1.EventTypeWarning, buildv1.ReasonNoUserNamespace, "Build", "%s", buildpod.NoUserNamespaceMessage(pod, m))
+	}
 }
 
 // retryLostPod starts a new attempt for a pod that vanished or was evicted, up to MaxAttempts, so

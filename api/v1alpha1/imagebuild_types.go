@@ -332,6 +332,10 @@ const (
 	ReasonPlatformMismatch = "PlatformMismatch"
 )
 
+// ReasonNoUserNamespace is the reason of the Warning event recorded when a build pod asked for a
+// user namespace (hostUsers: false) and reported that it ran without one, as root on the node.
+const ReasonNoUserNamespace = "NoUserNamespace"
+
 // ImageBuildStatus is what the controller observed of the build of the current generation.
 type ImageBuildStatus struct {
 	// observedGeneration is the metadata.generation this status describes. While it lags behind
@@ -401,6 +405,45 @@ type ImageBuildStatus struct {
 	//
 	// +optional
 	Source *SourceStatus `json:"source,omitempty"`
+
+	// userNamespace says whether the build pod of the current attempt ran in a Linux user namespace,
+	// where root, the user Kaniko builds as, is an unprivileged user of the node. It is what the pod
+	// itself found, not what was asked for: a node whose runtime ignores hostUsers still runs the pod.
+	//
+	// +optional
+	UserNamespace *UserNamespaceStatus `json:"userNamespace,omitempty"`
+}
+
+// UserNamespaceStatus is what the build pod found out about its user namespace. All containers of a
+// pod share one user namespace, so the report of its first init container holds for Kaniko too.
+type UserNamespaceStatus struct {
+	// requested is true when the build pod asked for a user namespace of its own (hostUsers: false),
+	// which the operator does unless it runs with --user-namespaces=false (Helm value
+	// userNamespaces: false).
+	Requested bool `json:"requested"`
+
+	// active is true when the build pod ran in a user namespace in which root is an unprivileged
+	// user of the node, and false when root in the build pod was root on the node. The pod's first
+	// init container reads /proc/self/uid_map and reports it; unset until it has. A build that
+	// requested a user namespace and reports false also gets a Warning event, reason NoUserNamespace.
+	//
+	// +optional
+	Active *bool `json:"active,omitempty"`
+
+	// hostUID is the node's UID for root in the build pod: the user Kaniko ran as on the node.
+	// 0 is the node's root.
+	//
+	// +optional
+	HostUID *int64 `json:"hostUID,omitempty"`
+
+	// uidMap is the build pod's UID mapping as the kernel showed it: "inside outside count" ranges,
+	// separated by commas. "0 3497590784 65536" maps the pod's UIDs 0 to 65535 to the node's UIDs
+	// from 3497590784; "0 0 4294967295" is the node's own mapping, no user namespace. A base image
+	// file owned by a UID outside the mapped range cannot be unpacked.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	UIDMap string `json:"uidMap,omitempty"`
 }
 
 // PlatformStatus is the build of one platform of spec.platforms.
@@ -504,6 +547,7 @@ type SourceStatus struct {
 // +kubebuilder:printcolumn:name="Platforms",type=string,JSONPath=`.status.platformsReady`
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.output.shortDigest`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="UserNS",type=boolean,JSONPath=`.status.userNamespace.active`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ImageBuild struct {
 	metav1.TypeMeta `json:",inline"`

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/kanikolog"
+	"github.com/fleetflow/flow-build/internal/userns"
 )
 
 // classification is the verdict on a failed Kaniko run.
@@ -188,6 +189,14 @@ func classifyBuild(f facts, e string, lines []string, exitCode int32) classifica
 			message: fmt.Sprintf("cannot reach registry %s to pull base image %s: %s; %s", host, base, netCause(e), networkHint(e))}
 	}
 
+	if m := unmappedOwner.FindStringSubmatch(e); m != nil && f.inUserNamespace() {
+		return classification{reason: v1alpha1.ReasonBuildFailed,
+			message: fmt.Sprintf("base image %s has a file owned by a user or group ID that the build pod's user namespace does not map (%s): %s. "+
+				"Raise the kubelet's userNamespaces.idsPerPod on the build nodes to a multiple of 65536 beyond the image's highest user and group IDs, "+
+				"or run builds without user namespaces (manager --user-namespaces=false, Helm value userNamespaces: false), which makes Kaniko root on the node",
+				base, clip(m[1], 200), mappedIDs(f.uidMap))}
+	}
+
 	step := lastStep(lines)
 	if c, ok := foreignBinary(f, e); ok {
 		return c
@@ -196,6 +205,11 @@ func classifyBuild(f facts, e string, lines []string, exitCode int32) classifica
 		outcome, hint := "failed with "+clip(rest, 200), "fix the command"
 		if m := exitStatus.FindString(rest); m != "" {
 			outcome = "failed with " + m
+		}
+		if f.inUserNamespace() {
+			if h := userNamespaceHint(f, stepOutput(lines)); h != "" {
+				hint = h
+			}
 		}
 		if m := killedBy.FindString(rest); m != "" {
 			outcome = "was killed (" + m + ")"
@@ -250,7 +264,51 @@ func foreignBinary(f facts, e string) (classification, bool) {
 	return classification{}, false
 }
 
+// userNamespaceHint explains a RUN step that met a limit of the build's user namespace, judged by
+// the step's output: empty when nothing in it points there.
+func userNamespaceHint(f facts, output []string) string {
+	const optOut = "or run builds without user namespaces (manager --user-namespaces=false, Helm value userNamespaces: false), which makes Kaniko root on the node"
+	text := strings.ToLower(strings.Join(output, "\n"))
+	switch {
+	case strings.Contains(text, "operation not permitted") && strings.Contains(text, "mknod"):
+		return "the build runs in a user namespace, where creating device files (mknod) is never allowed: create them at run time instead (a volume or the runtime's /dev), " + optOut
+	case unmappedChown.MatchString(text):
+		return fmt.Sprintf("the step gave a file an owner the build pod's user namespace does not map (%s): use IDs inside that range, raise the kubelet's userNamespaces.idsPerPod on the build nodes, %s",
+			mappedIDs(f.uidMap), optOut)
+	case strings.Contains(text, "operation not permitted"):
+		return "the build runs in a user namespace, where root may not touch the node (mount, devices, kernel settings): remove that from the step, " + optOut
+	}
+	return ""
+}
+
+// mappedIDs says which IDs the build pod's user namespace maps.
+func mappedIDs(m userns.Mapping) string {
+	if n := m.IDs(); n > 0 && len(m) == 1 && m[0].Inside == 0 {
+		return fmt.Sprintf("it maps IDs 0 to %d only", n-1)
+	}
+	if len(m) > 0 {
+		return "it maps " + m.String()
+	}
+	return "by default it maps 65536 IDs, 0 to 65535"
+}
+
+// stepOutput is what the log shows after the last Dockerfile step Kaniko announced: the failing
+// RUN step's own output.
+func stepOutput(lines []string) []string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, ok := kanikolog.IsStep(lines[i]); ok {
+			return lines[i+1:]
+		}
+	}
+	return lines
+}
+
 var (
+	// unmappedOwner is Kaniko failing to give an unpacked file an owner outside the user namespace.
+	unmappedOwner = regexp.MustCompile(`failed to get filesystem from image: (?:.*: )?(chown \S+: invalid argument)`)
+	// unmappedChown is a RUN step's chown (busybox, coreutils, useradd) refused for the same cause.
+	unmappedChown = regexp.MustCompile(`(chown|chgrp|ownership).*invalid argument`)
+
 	pushCheckTarget = regexp.MustCompile(`checking push permission for "([^"]+)"`)
 	pushTarget      = regexp.MustCompile(`failed to push to destination (\S+): `)
 	registryURL     = regexp.MustCompile(`https?://([^/\s"]+)/v2/`)

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/userns"
 )
 
 // Result is what a build pod says about its build.
@@ -309,7 +311,7 @@ func fetchFailed(f facts, t *corev1.ContainerStateTerminated) Result {
 		return failed(v1alpha1.ReasonSourceFetchFailed, fmt.Sprintf(
 			"fetching %s ran out of memory (limit %s); raise spec.resources.limits.memory", bundle, orNone(f.memoryLimit)))
 	}
-	text := cleanText(t.Message)
+	text := cleanText(userns.WithoutReport(t.Message))
 	if t.ExitCode == ExitPlatformMismatch && strings.HasPrefix(strings.TrimSpace(text), "base image ") {
 		return failed(v1alpha1.ReasonPlatformMismatch, clip(strings.TrimSpace(text), 800))
 	}
@@ -374,8 +376,8 @@ func pullStuck(pod *corev1.Pod, s *corev1.ContainerStatus) *PullStuck {
 	}
 	var what, setting string
 	switch s.Name {
-	case FetchContainer, PushContainer:
-		what, setting = "the manager's own image (fetch-source, push-image)", "the manager's own image (Helm values image.repository and image.tag; manager flag --fetcher-image)"
+	case FetchContainer, ProbeContainer, PushContainer:
+		what, setting = "the manager's own image (fetch-source, userns-probe, push-image)", "the manager's own image (Helm values image.repository and image.tag; manager flag --fetcher-image)"
 	default:
 		what, setting = "the Kaniko executor image", "the manager's --executor-image (Helm value executor.image)"
 	}
@@ -396,7 +398,8 @@ func progress(pod *corev1.Pod, f facts, kaniko, fetch, push *corev1.ContainerSta
 		return building(fmt.Sprintf("the node of build pod %s does not report its state%s; the build continues when it comes back or fails at spec.timeout",
 			pod.Name, reasonSuffix(pod.Status.Reason, pod.Status.Message)))
 	}
-	for _, s := range []*corev1.ContainerStatus{fetch, kaniko, push} {
+	probe := containerStatus(pod.Status.InitContainerStatuses, ProbeContainer)
+	for _, s := range []*corev1.ContainerStatus{fetch, probe, kaniko, push} {
 		if s == nil || s.State.Waiting == nil {
 			continue
 		}
@@ -448,10 +451,16 @@ type facts struct {
 	node       string
 	byDigest   bool
 	repository string
+	// userNamespace is true when the pod asked for a user namespace of its own; uidMap is what
+	// the pod reported it got (nil before the report).
+	userNamespace bool
+	uidMap        userns.Mapping
 }
 
 func factsOf(pod *corev1.Pod) facts {
 	f := facts{namespace: pod.Namespace, pod: pod.Name}
+	f.userNamespace = pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers
+	f.uidMap, _ = UserNamespace(pod)
 	if pod.Spec.ServiceAccountName != "" && pod.Spec.AutomountServiceAccountToken != nil && *pod.Spec.AutomountServiceAccountToken {
 		f.serviceAccount = pod.Spec.ServiceAccountName
 	}
@@ -535,6 +544,15 @@ func factsOf(pod *corev1.Pod) facts {
 		}
 	}
 	return f
+}
+
+// inUserNamespace reports whether the build ran in a user namespace: as the pod reported it, or,
+// before the report, as it asked.
+func (f facts) inUserNamespace() bool {
+	if f.uidMap != nil {
+		return f.uidMap.RootIsUnprivileged()
+	}
+	return f.userNamespace
 }
 
 // image names the primary destination (or the repository of an image pushed by digest) and the
@@ -666,6 +684,57 @@ func exitCodeText(code int32) string {
 		return "exit code 143: terminated"
 	}
 	return "exit code " + strconv.Itoa(int(code))
+}
+
+// UserNamespace is the UID mapping the build pod reported from its first init container (see
+// package userns), and false while it has not reported: before that container finished, or when it
+// could not tell. All containers of a pod share its user namespace, so the mapping is Kaniko's too.
+func UserNamespace(pod *corev1.Pod) (userns.Mapping, bool) {
+	for _, name := range []string{FetchContainer, ProbeContainer} {
+		if s := containerStatus(pod.Status.InitContainerStatuses, name); s != nil && s.State.Terminated != nil {
+			return userns.FromMessage(s.State.Terminated.Message)
+		}
+	}
+	return nil, false
+}
+
+// UserNamespaceStatus is status.userNamespace for pod, which asked for a user namespace when
+// requested: what it reported, or only requested while it has not reported.
+func UserNamespaceStatus(pod *corev1.Pod, requested bool) *v1alpha1.UserNamespaceStatus {
+	st := &v1alpha1.UserNamespaceStatus{Requested: requested}
+	m, ok := UserNamespace(pod)
+	if !ok {
+		return st
+	}
+	st.Active = ptr.To(m.RootIsUnprivileged())
+	if root, mapped := m.Outside(0); mapped {
+		st.HostUID = ptr.To(int64(root))
+	}
+	st.UIDMap = clip(m.String(), 4096)
+	return st
+}
+
+// NoUserNamespaceMessage explains a build pod that asked for a user namespace and ran without one:
+// where the request was lost, what that means, and what to do.
+func NoUserNamespaceMessage(pod *corev1.Pod, m userns.Mapping) string {
+	node := pod.Spec.NodeName
+	if node == "" {
+		node = "its node"
+	} else {
+		node = "node " + node
+	}
+	const optOut = "; or, to build without user namespaces knowingly, run the manager with --user-namespaces=false (Helm value userNamespaces: false)"
+	if pod.Spec.HostUsers == nil {
+		return finalMessage(fmt.Sprintf(
+			"build pod %s asked for a user namespace (hostUsers: false), but the API server dropped the field, so it ran on %s without one: root in the build was root on the node (uid_map %s). "+
+				"Turn on the API server's and kubelets' UserNamespacesSupport feature gate (on by default since Kubernetes 1.33)%s",
+			pod.Name, node, m, optOut))
+	}
+	return finalMessage(fmt.Sprintf(
+		"build pod %s asked for a user namespace (hostUsers: false), but %s ran it without one: root in the build was root on the node (uid_map %s). "+
+			"The node's kubelet or container runtime ignores hostUsers: user namespaces need Kubernetes 1.33 or later (or its UserNamespacesSupport feature gate), "+
+			"containerd 2.0 or CRI-O 1.25 or later, runc 1.2 or crun 1.9 or later, and Linux 6.3 or later; upgrade the node%s",
+		pod.Name, node, m, optOut))
 }
 
 // Output is the status.output of a build of ib that pushed the image with digest (Result.Digest):

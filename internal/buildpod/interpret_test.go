@@ -518,6 +518,21 @@ func TestInterpretPodStates(t *testing.T) {
 			contains: []string{"container kaniko", "ImagePullBackOff", "executor:v9", "--executor-image"},
 		},
 		{
+			// A git build needs the manager's image too, for its user namespace probe.
+			name: "probe image cannot be pulled",
+			mutate: func(ib *v1alpha1.ImageBuild) {
+				ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://github.com/acme/shop.git"}}
+			},
+			pod: func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodPending
+				p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: ProbeContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+					Reason: "ErrImagePull", Message: `failed to pull "ghcr.io/fleetflow/flow-build:v0.1.0": not found`}}}}
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: KanikoContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+			},
+			reason:   v1alpha1.ReasonBuilding,
+			contains: []string{"container userns-probe", "ErrImagePull", "flow-build:v0.1.0", "--fetcher-image"},
+		},
+		{
 			name: "node not reporting",
 			pod: func(p *corev1.Pod) {
 				p.Status.Phase = corev1.PodUnknown

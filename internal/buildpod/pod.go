@@ -27,6 +27,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/kubename"
 	"github.com/fleetflow/flow-build/internal/platform"
+	"github.com/fleetflow/flow-build/internal/userns"
 )
 
 const (
@@ -45,6 +46,10 @@ const (
 	KanikoContainer = "kaniko"
 	// FetchContainer is the name of the init container that unpacks a source bundle.
 	FetchContainer = "fetch-source"
+	// ProbeContainer is the name of the init container of builds without a bundle (git sources,
+	// which Kaniko clones itself): it only reports whether the pod runs in a user namespace, which
+	// FetchContainer does in bundle builds.
+	ProbeContainer = "userns-probe"
 	// PushContainer is the name of the container that pushes a platform's image by digest, after
 	// Kaniko (an init container in those pods) has built it into OutputDir.
 	PushContainer = "push"
@@ -87,8 +92,9 @@ const (
 type Options struct {
 	// ExecutorImage is the Kaniko executor image; empty means DefaultExecutorImage.
 	ExecutorImage string
-	// FetcherImage is the manager's own image, run with `fetch-source` as the init container of
-	// bundle builds. Required for bundle sources.
+	// FetcherImage is the manager's own image, run as the first init container of every build
+	// pod (`fetch-source` for bundle sources, `userns-probe` for the others) and as the push
+	// container of multi-platform builds. Required.
 	FetcherImage string
 	// PullPolicy applies to both images; empty leaves Kubernetes' default (Always for :latest,
 	// IfNotPresent otherwise).
@@ -99,6 +105,12 @@ type Options struct {
 	// ImageDownloadRetry is Kaniko's --image-download-retry: how often a failed base image pull
 	// is retried. 0 means no retry; Kaniko waits 1s, 2s, 4s ... between tries.
 	ImageDownloadRetry int
+	// HostUsers runs build pods in the node's user namespace, where root in the pod is root on the
+	// node. The default, false, gives each build pod a user namespace of its own (hostUsers: false),
+	// in which Kaniko's root is an unprivileged user of the node. Only for nodes that cannot run
+	// user namespaces (Linux < 6.3, containerd < 2.0, runc < 1.2, CRI-O < 1.25) or builds that need
+	// the node's IDs (base images with files owned by IDs above the kubelet's idsPerPod).
+	HostUsers bool
 }
 
 // PodName is the deterministic name of the pod building generation ib.Generation of ib, attempt
@@ -178,6 +190,9 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 	}
 	deadline := int64(math.Ceil(timeout.Seconds()))
 
+	if opts.FetcherImage == "" {
+		return nil, fmt.Errorf("the manager has no fetcher image, which runs the init container of every build pod: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
+	}
 	executorImage := opts.ExecutorImage
 	if executorImage == "" {
 		executorImage = DefaultExecutorImage
@@ -208,6 +223,10 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 			ActiveDeadlineSeconds:        &deadline,
 			AutomountServiceAccountToken: ptr.To(false),
 			EnableServiceLinks:           ptr.To(false),
+			// A user namespace of its own makes root in the pod an unprivileged user of the node.
+			// A node that cannot honour it may run the pod anyway, and an API server with the
+			// feature off drops the field: the first init container reports what the pod got.
+			HostUsers: hostUsers(opts),
 			SecurityContext: &corev1.PodSecurityContext{
 				// The fetcher runs as a non-root user; fsGroup makes the mounted docker config
 				// group-readable for it (the Secret files get this group and mode 0440) and
@@ -262,9 +281,13 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			// Kaniko builds by unpacking the base image over its own root filesystem and running
-			// RUN steps in it: it must be root inside the container (no host privileges, no
-			// privileged mode). This is why build pods need a namespace that admits the
-			// "baseline" Pod Security level, not "restricted".
+			// RUN steps in it: it must be root inside the container, with the runtime's default
+			// capabilities (CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID ... to give files their
+			// owners and run steps as other users), but no privileged mode and no host access.
+			// Those capabilities are why build pods need a namespace that admits the "baseline"
+			// Pod Security level: "restricted" demands dropping them all, even for a pod in a
+			// user namespace, where it does allow root. Privilege escalation stays allowed so
+			// that RUN steps may use setuid programs (su, sudo), as in any Docker build.
 			RunAsUser: ptr.To[int64](0),
 		},
 	}
@@ -272,9 +295,6 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 	var contextArgs []string
 	switch {
 	case spec.Source.Bundle != nil:
-		if opts.FetcherImage == "" {
-			return nil, fmt.Errorf("the manager has no fetcher image, which bundle sources need: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
-		}
 		workspace := corev1.VolumeMount{Name: workspaceVolume, MountPath: WorkspaceDir}
 		download := corev1.VolumeMount{Name: downloadVolume, MountPath: DownloadDir}
 		fetchArgs := []string{"fetch-source", "--image=" + spec.Source.Bundle.Image, "--dest=" + WorkspaceDir,
@@ -327,6 +347,19 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 		}
 		// Kaniko clones over https unless told otherwise; an http:// URL must say so.
 		kaniko.Env = append(kaniko.Env, corev1.EnvVar{Name: "GIT_PULL_METHOD", Value: pullMethod})
+		// Nothing to fetch, but the pod must still say whether it got a user namespace, and
+		// Kaniko's image has no shell to ask it with.
+		pod.Spec.InitContainers = []corev1.Container{{
+			Name:            ProbeContainer,
+			Image:           opts.FetcherImage,
+			ImagePullPolicy: opts.PullPolicy,
+			Args:            []string{userns.ProbeCommand},
+			// As for fetch-source: free, and what a ResourceQuota may demand.
+			Resources:                resources,
+			TerminationMessagePath:   TerminationLogPath,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          helperSecurityContext(),
+		}}
 		// Relative: Kaniko resolves it against the cloned context (including the sub path).
 		contextArgs = gitArgs
 		contextArgs = append(contextArgs, "--dockerfile="+dockerfile(spec))
@@ -334,9 +367,6 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 	kaniko.Args = kanikoArgs(spec, pl, contextArgs, opts)
 	pod.Spec.Containers = []corev1.Container{kaniko}
 	if pl != nil && spec.Push {
-		if opts.FetcherImage == "" {
-			return nil, fmt.Errorf("the manager has no fetcher image, which multi-platform builds need to push by digest: set the manager's --fetcher-image flag (or FLOW_BUILD_IMAGE) to the manager's own image")
-		}
 		// Kaniko can only push to tags; it leaves the image in a layout instead, and the push
 		// container, which runs once Kaniko has finished, pushes it by digest.
 		output := corev1.VolumeMount{Name: outputVolume, MountPath: OutputDir}
@@ -369,7 +399,16 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 	return pod, nil
 }
 
-// helperSecurityContext is the fetch and push containers': the manager's own program, as the
+// hostUsers is the pod's hostUsers field: false (a user namespace of its own) unless the manager
+// was told otherwise, and then unset, which is the Kubernetes default (the node's namespace).
+func hostUsers(opts Options) *bool {
+	if opts.HostUsers {
+		return nil
+	}
+	return ptr.To(false)
+}
+
+// helperSecurityContext is the fetch, probe and push containers': the manager's own program, as the
 // non-root user, with nothing it does not need.
 func helperSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{

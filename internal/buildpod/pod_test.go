@@ -230,6 +230,20 @@ func assertPodInvariants(t *testing.T, ib *v1alpha1.ImageBuild, pod *corev1.Pod)
 			t.Errorf("fetch-source args %v download nowhere to verify the bundle first", c.Args)
 		}
 	}
+	// Every pod reports its user namespace from its first init container, which runs before Kaniko.
+	if pod.Spec.HostUsers == nil || *pod.Spec.HostUsers {
+		t.Errorf("hostUsers = %v, want false by default", pod.Spec.HostUsers)
+	}
+	if len(pod.Spec.InitContainers) == 0 {
+		t.Fatalf("no init container reports the user namespace")
+	}
+	first := pod.Spec.InitContainers[0]
+	if first.Name != FetchContainer && first.Name != ProbeContainer || first.TerminationMessagePath != TerminationLogPath {
+		t.Errorf("first init container %s (termination message at %q) does not report the user namespace", first.Name, first.TerminationMessagePath)
+	}
+	if first.Name == ProbeContainer && !slices.Equal(first.Args, []string{"userns-probe"}) {
+		t.Errorf("probe args = %q", first.Args)
+	}
 }
 
 func TestBuildArgs(t *testing.T) {
@@ -332,8 +346,12 @@ func TestBuildArgs(t *testing.T) {
 					t.Errorf("env lacks %s=%s: %v", k, v, pod.Spec.Containers[0].Env)
 				}
 			}
-			if ib.Spec.Source.Git != nil && len(pod.Spec.InitContainers) != 0 {
-				t.Errorf("git source got an init container")
+			if ib.Spec.Source.Git != nil {
+				if len(pod.Spec.InitContainers) != 1 || pod.Spec.InitContainers[0].Name != ProbeContainer ||
+					len(pod.Spec.InitContainers[0].VolumeMounts) != 0 || len(pod.Spec.Volumes) != 0 {
+					t.Errorf("a git source needs only the user namespace probe, with nothing mounted: init containers %+v, volumes %+v",
+						pod.Spec.InitContainers, pod.Spec.Volumes)
+				}
 			}
 		})
 	}

@@ -49,6 +49,8 @@ type Options struct {
 	ImagePullTimeout        time.Duration
 	QPS                     float64
 	Burst                   int
+	// HostUsers runs build pods in the node's user namespace (--user-namespaces=false).
+	HostUsers bool
 	// Namespaces restricts the manager to these namespaces; empty watches the whole cluster.
 	Namespaces []string
 	// Emulation lets multi-platform builds use nodes labelled for emulating a platform.
@@ -74,7 +76,7 @@ func Run(args []string) error {
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader, so that only one of several replicas creates build pods")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's own)")
 	fs.StringVar(&o.ExecutorImage, "executor-image", buildpod.DefaultExecutorImage, "Kaniko executor image run by every build")
-	fs.StringVar(&o.FetcherImage, "fetcher-image", os.Getenv("FLOW_BUILD_IMAGE"), "image of the fetch-source init container: this manager's own image (default $FLOW_BUILD_IMAGE)")
+	fs.StringVar(&o.FetcherImage, "fetcher-image", os.Getenv("FLOW_BUILD_IMAGE"), "image of the build pods' init container (fetch-source, userns-probe): this manager's own image (default $FLOW_BUILD_IMAGE)")
 	fs.StringVar(&o.PullPolicy, "image-pull-policy", "", "pull policy of the build pods' images: Always, IfNotPresent or Never (default: Kubernetes' own)")
 	fs.IntVar(&o.MaxConcurrentBuilds, "max-concurrent-builds", 10, "build pods allowed to run at once in the cluster; further builds wait in Pending (0: no cap)")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "ImageBuilds reconciled in parallel")
@@ -82,6 +84,8 @@ func Run(args []string) error {
 	fs.IntVar(&o.PushRetry, "push-retry", 2, "Kaniko --push-retry: retries of a failed push")
 	fs.IntVar(&o.ImageDownloadRetry, "image-download-retry", 2, "Kaniko --image-download-retry: retries of a failed base image download")
 	fs.DurationVar(&o.ImagePullTimeout, "image-pull-timeout", 2*time.Minute, "how long a build pod may fail to pull the executor or fetch-source image before the build fails with ImagePullFailed")
+	userNamespaces := fs.Bool("user-namespaces", true, "run build pods in user namespaces of their own (hostUsers: false), where Kaniko's root is an unprivileged user of the node; "+
+		"false only for nodes that cannot (Linux < 6.3, containerd < 2.0, CRI-O < 1.25, runc < 1.2): their builds then run as root on the node")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
 	fs.BoolVar(&o.ReadNodes, "read-nodes", true, "read nodes (cluster-wide) to see which platforms the cluster can build; false for a namespace-scoped install, which then builds the manager's own platform and the --native-platform ones only")
@@ -102,6 +106,7 @@ func Run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.HostUsers = !*userNamespaces
 	if o.FetcherImage == "" {
 		return errors.New("--fetcher-image is required (the manager's own image, which runs fetch-source in build pods); the Helm chart sets it")
 	}
@@ -182,6 +187,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			PullPolicy:         corev1.PullPolicy(o.PullPolicy),
 			PushRetry:          o.PushRetry,
 			ImageDownloadRetry: o.ImageDownloadRetry,
+			HostUsers:          o.HostUsers,
 		},
 		MaxConcurrentBuilds:     o.MaxConcurrentBuilds,
 		MaxAttempts:             int32(o.MaxAttempts),
