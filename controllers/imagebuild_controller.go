@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,10 @@ const (
 	// activeDeadlineSeconds before it gives up on a pod itself (a pod that never got scheduled
 	// has no deadline running).
 	timeoutGrace = time.Minute
+
+	// podSecurityRecheck is how soon a build whose pod the namespace's Pod Security admission
+	// refused tries again: namespace labels change without an event this controller watches.
+	podSecurityRecheck = 30 * time.Second
 
 	// slotRecheck is how soon a build waiting for a free slot looks again by itself. A build pod
 	// that finishes or goes wakes the waiting builds at once; this only covers a slot that frees
@@ -244,6 +249,14 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 	}
 	if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		r.slots.forget(slot)
+		if why, ok := podSecurityRefusal(err); ok {
+			setStalled(ib, buildv1.ReasonPodSecurityRejected, fmt.Sprintf(
+				"the Pod Security admission of namespace %s refused build pod %s (%s). Kaniko runs as root in the build pod with the "+
+					"container runtime's default capabilities, which the \"restricted\" level forbids with or without a user namespace; "+
+					"build namespaces need \"baseline\": kubectl label namespace %s pod-security.kubernetes.io/enforce=baseline --overwrite. "+
+					"The build starts by itself once the namespace admits it", ib.Namespace, pod.Name, why, ib.Namespace))
+			return ctrl.Result{RequeueAfter: podSecurityRecheck}, true, nil
+		}
 		return ctrl.Result{}, true, fmt.Errorf("creating build pod %s: %w", pod.Name, err)
 	}
 	now := metav1.NewTime(r.Clock.Now())
@@ -343,6 +356,18 @@ func (r *ImageBuildReconciler) recordUserNamespace(ib *buildv1.ImageBuild, pod *
 		m, _ := buildpod.UserNamespace(pod)
 		r.Recorder.Eventf(ib, pod, corev1.EventTypeWarning, buildv1.ReasonNoUserNamespace, "Build", "%s", buildpod.NoUserNamespaceMessage(pod, m))
 	}
+}
+
+// podSecurityRefusal recognises the API server's Pod Security admission refusing a pod, and
+// returns what it objected to.
+func podSecurityRefusal(err error) (string, bool) {
+	const marker = "violates PodSecurity"
+	msg := err.Error()
+	i := strings.Index(msg, marker)
+	if !apierrors.IsForbidden(err) || i < 0 {
+		return "", false
+	}
+	return msg[i:], true
 }
 
 // retryLostPod starts a new attempt for a pod that vanished or was evicted, up to MaxAttempts, so

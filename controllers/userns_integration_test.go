@@ -12,8 +12,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/manager"
 	"github.com/fleetflow/flow-build/internal/testing/poll"
 )
+
+// enforcePodSecurity labels the test's namespace with a Pod Security level, which the API server's
+// own PodSecurity admission plugin then enforces on every pod created in it.
+func (e *testEnv) enforcePodSecurity(level string) {
+	e.t.Helper()
+	ns := &corev1.Namespace{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: e.ns}, ns); err != nil {
+		e.t.Fatal(err)
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels["pod-security.kubernetes.io/enforce"] = level
+	if err := k8s.Update(context.Background(), ns); err != nil {
+		e.t.Fatal(err)
+	}
+}
 
 // A build asked for a user namespace, and its pod reports that the node ran it without one: the
 // status says so, a Warning event names the pod and the node, and the build itself goes on.
@@ -68,4 +86,55 @@ func TestIntegration_UserNamespaceNotGranted(t *testing.T) {
 	if un := ib.Status.UserNamespace; un == nil || un.Active == nil || *un.Active {
 		t.Errorf("the finished build lost what its pod reported: %+v", un)
 	}
+}
+
+// Pod Security, enforced by the API server's admission plugin: "baseline" admits build pods with
+// and without user namespaces; "restricted" refuses them, and the build waits, says why and how to
+// fix it, and starts by itself once the namespace allows "baseline".
+func TestIntegration_PodSecurity(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		hostUsers bool
+	}{{"baseline admits a user-namespaced build pod", false}, {"baseline admits a build pod without a user namespace", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t, func(o *manager.Options) { o.HostUsers = tt.hostUsers })
+			e.enforcePodSecurity("baseline")
+			e.create(e.build("api", func(ib *buildv1.ImageBuild) {
+				ib.Spec.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/acme/shop.git"}}
+			}))
+			e.create(e.build("web", nil))
+			for _, name := range []string{"api", "web"} {
+				ib := e.waitPhase(name, buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+				if pod := e.waitPod(ib.Status.PodName); (pod.Spec.HostUsers == nil) != tt.hostUsers {
+					t.Errorf("%s: hostUsers = %v", name, pod.Spec.HostUsers)
+				}
+			}
+		})
+	}
+
+	t.Run("restricted refuses, baseline later admits", func(t *testing.T) {
+		t.Parallel()
+		e := newTestEnv(t, nil)
+		e.enforcePodSecurity("restricted")
+		e.create(e.build("api", nil))
+		ib := e.waitPhase("api", buildv1.PhasePending, buildv1.ReasonPodSecurityRejected)
+		assertConditions(t, ib, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue)
+		msg := readyCondition(ib).Message
+		for _, want := range []string{`violates PodSecurity "restricted`, "unrestricted capabilities", `"baseline"`,
+			"kubectl label namespace " + e.ns + " pod-security.kubernetes.io/enforce=baseline"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message lacks %q: %s", want, msg)
+			}
+		}
+		if pods := e.pods(); len(pods) != 0 {
+			t.Fatalf("pods exist in a namespace that refuses them: %v", podNames(pods))
+		}
+		e.waitEvent("api", buildv1.ReasonPodSecurityRejected)
+
+		e.enforcePodSecurity("baseline")
+		ib = e.waitPhase("api", buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+		e.waitPod(ib.Status.PodName)
+	})
 }

@@ -330,6 +330,10 @@ const (
 	// ReasonPlatformMismatch: a base image lacks one of spec.platforms, or an image built for a
 	// platform says in its config that it is for another; nothing is tagged.
 	ReasonPlatformMismatch = "PlatformMismatch"
+	// ReasonPodSecurityRejected: the namespace's Pod Security admission refused the build pod. Kaniko
+	// runs as root inside its pod, which the "restricted" level forbids; the namespace needs
+	// "baseline". The build starts once the namespace admits it.
+	ReasonPodSecurityRejected = "PodSecurityRejected"
 )
 
 // ReasonNoUserNamespace is the reason of the Warning event recorded when a build pod asked for a
@@ -350,9 +354,9 @@ type ImageBuildStatus struct {
 	Phase BuildPhase `json:"phase,omitempty"`
 
 	// conditions are Ready, Reconciling and Stalled, with reasons from one documented vocabulary:
-	// Pending, Building, Succeeded, SecretNotFound, ServiceAccountNotAllowed, InvalidSpec,
-	// ImagePullFailed, SourceFetchFailed, AuthenticationFailed, BaseImageNotFound, BuildFailed,
-	// PushFailed, Timeout, OOMKilled, PodLost, PlatformUnavailable, PlatformMismatch.
+	// Pending, Building, Succeeded, SecretNotFound, ServiceAccountNotAllowed, PodSecurityRejected,
+	// InvalidSpec, ImagePullFailed, SourceFetchFailed, AuthenticationFailed, BaseImageNotFound,
+	// BuildFailed, PushFailed, Timeout, OOMKilled, PodLost, PlatformUnavailable, PlatformMismatch.
 	//
 	// +optional
 	// +listType=map

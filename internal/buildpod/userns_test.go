@@ -1,10 +1,13 @@
 package buildpod
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
@@ -188,6 +191,72 @@ func TestInterpretUserNamespaceLimits(t *testing.T) {
 			for _, w := range tt.without {
 				if strings.Contains(plain.Message, w) {
 					t.Errorf("without a user namespace the message mentions %q:\n%s", w, plain.Message)
+				}
+			}
+		})
+	}
+}
+
+// The Pod Security levels, evaluated by the admission plugin's own library on the pods Build makes:
+// "baseline" admits every build pod, with or without a user namespace; "restricted" refuses the
+// Kaniko container for its capabilities (and privilege escalation) even in a user namespace, where
+// it does allow root. README's trust model section states exactly this.
+func TestPodSecurityLevels(t *testing.T) {
+	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := func(pod *corev1.Pod, level api.Level) []string {
+		var reasons []string
+		for _, r := range evaluator.EvaluatePod(api.LevelVersion{Level: level, Version: api.LatestVersion()}, &pod.ObjectMeta, &pod.Spec) {
+			if !r.Allowed {
+				reasons = append(reasons, r.ForbiddenReason+" ("+r.ForbiddenDetail+")")
+			}
+		}
+		return reasons
+	}
+	full := func(ib *v1alpha1.ImageBuild) { ib.Spec.ServiceAccountName = "builder" }
+	restrictedRefuses := []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"}
+	rootRefused := []string{"runAsNonRoot != true", "runAsUser=0"}
+	for _, tt := range []struct {
+		name      string
+		mutate    func(*v1alpha1.ImageBuild)
+		hostUsers bool
+	}{
+		{"bundle, user namespace", full, false},
+		{"git, user namespace", gitSource, false},
+		{"bundle, node's namespace", full, true},
+		{"git, node's namespace", gitSource, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ib := newBuild()
+			ib.Spec.PushSecretRef = &v1alpha1.LocalSecretReference{Name: "regcred"}
+			tt.mutate(ib)
+			opts := testOptions()
+			opts.HostUsers = tt.hostUsers
+			pod, err := Build(ib, 1, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := forbidden(pod, api.LevelBaseline); len(got) > 0 {
+				t.Errorf("baseline refuses the build pod: %v", got)
+			}
+			got := forbidden(pod, api.LevelRestricted)
+			want := restrictedRefuses
+			if tt.hostUsers {
+				want = append(slices.Clone(rootRefused), restrictedRefuses...)
+			}
+			for _, w := range want {
+				if !slices.ContainsFunc(got, func(r string) bool { return strings.HasPrefix(r, w) }) {
+					t.Errorf("restricted does not refuse %q; it refuses %v", w, got)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("restricted refuses %v, want exactly %v", got, want)
+			}
+			for _, r := range got {
+				if !strings.Contains(r, `"`+KanikoContainer+`"`) || strings.Contains(r, FetchContainer) || strings.Contains(r, ProbeContainer) {
+					t.Errorf("restricted refuses %q: only the kaniko container may need more than restricted", r)
 				}
 			}
 		})
