@@ -3,6 +3,8 @@
 # with the Helm chart, from the working tree: the manager image is assembled without Docker
 # (hack/mkimage) and imported into the node. Prints nothing but progress; leaves bin/flow built.
 # Idempotent: a second run only rebuilds what changed and upgrades the release.
+# FLOW_USER_NAMESPACES=false installs the operator with build pods in the node's user namespace
+# (the chart's userNamespaces value), to compare; the default is the chart's, true.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -39,6 +41,7 @@ log "installing the operator with charts/flow-build"
   --set image.repository="$image" --set image.tag="$tag" --set image.pullPolicy=IfNotPresent \
   --set executor.image="$KANIKO_IMAGE" --set executor.pullPolicy=IfNotPresent \
   --set emulation.enabled=true \
+  --set userNamespaces="${FLOW_USER_NAMESPACES:-true}" \
   --wait --timeout 5m >/dev/null
 kubectl -n flow-build-system rollout status deployment/flow-build-manager --timeout=3m >/dev/null
-log "operator ready"
+log "operator ready (userNamespaces=${FLOW_USER_NAMESPACES:-true})"

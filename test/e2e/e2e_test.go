@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -83,10 +84,14 @@ func must(err error) {
 	}
 }
 
-// namespace creates a namespace for one test and deletes it afterwards.
-func namespace(t *testing.T) string {
+// namespace creates a namespace for one test, with labels given as key, value, ..., and deletes it
+// afterwards.
+func namespace(t *testing.T, labels ...string) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-", Labels: map[string]string{}}}
+	for i := 0; i+1 < len(labels); i += 2 {
+		ns.Labels[labels[i]] = labels[i+1]
+	}
 	if err := k8s.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +225,22 @@ func buildPods(t *testing.T, ns string) []corev1.Pod {
 		t.Fatal(err)
 	}
 	return list.Items
+}
+
+// imageBuildEvents lists the events of the namespace's ImageBuilds.
+func imageBuildEvents(t *testing.T, ns string) []eventsv1.Event {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []eventsv1.Event
+	for _, ev := range list.Items {
+		if ev.Regarding.Kind == buildv1.ImageBuildKind.Kind {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func kanikoLog(t *testing.T, ns, pod string) string {
