@@ -249,12 +249,8 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 	}
 	if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		r.slots.forget(slot)
-		if why, ok := podSecurityRefusal(err); ok {
-			setStalled(ib, buildv1.ReasonPodSecurityRejected, fmt.Sprintf(
-				"the Pod Security admission of namespace %s refused build pod %s (%s). Kaniko runs as root in the build pod with the "+
-					"container runtime's default capabilities, which the \"restricted\" level forbids with or without a user namespace; "+
-					"build namespaces need \"baseline\": kubectl label namespace %s pod-security.kubernetes.io/enforce=baseline --overwrite. "+
-					"The build starts by itself once the namespace admits it", ib.Namespace, pod.Name, why, ib.Namespace))
+		if msg, ok := podSecurityRefusal(err, pod); ok {
+			setStalled(ib, buildv1.ReasonPodSecurityRejected, msg)
 			return ctrl.Result{RequeueAfter: podSecurityRecheck}, true, nil
 		}
 		return ctrl.Result{}, true, fmt.Errorf("creating build pod %s: %w", pod.Name, err)
@@ -275,7 +271,7 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 
 func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod) (ctrl.Result, bool, error) {
 	ib.Status.PodName = pod.Name
-	r.recordUserNamespace(ib, pod)
+	r.recordUserNamespace(ib, &ib.Status.UserNamespace, pod, "")
 	result := buildpod.Interpret(pod)
 	switch {
 	case result.Lost:
@@ -338,36 +334,45 @@ func (r *ImageBuildReconciler) stopPod(ctx context.Context, ib *buildv1.ImageBui
 	return ctrl.Result{}, true, nil
 }
 
-// recordUserNamespace puts what the build pod reported about its user namespace into the status,
-// once per pod, and warns when the pod asked for a user namespace and ran without one: then root in
-// the build was root on the node, which nobody should learn only by reading the status.
-func (r *ImageBuildReconciler) recordUserNamespace(ib *buildv1.ImageBuild, pod *corev1.Pod) {
+// recordUserNamespace puts what a build pod reported about its user namespace into *slot (the
+// build's status.userNamespace, or a platform's), once per pod, and warns when the pod asked for a
+// user namespace and ran without one: then root in the build was root on the node, which nobody
+// should learn only by reading the status. platform names the pod's platform in the warning.
+func (r *ImageBuildReconciler) recordUserNamespace(ib *buildv1.ImageBuild, slot **buildv1.UserNamespaceStatus, pod *corev1.Pod, platform string) {
 	// A pod created before the status had this field says itself what it asked for.
 	requested := pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers
-	if un := ib.Status.UserNamespace; un != nil {
+	if un := *slot; un != nil {
 		if un.Active != nil {
 			return
 		}
 		requested = un.Requested
 	}
 	st := buildpod.UserNamespaceStatus(pod, requested)
-	ib.Status.UserNamespace = st
+	*slot = st
 	if st.Requested && st.Active != nil && !*st.Active {
 		m, _ := buildpod.UserNamespace(pod)
-		r.Recorder.Eventf(ib, pod, corev1.EventTypeWarning, buildv1.ReasonNoUserNamespace, "Build", "%s", buildpod.NoUserNamespaceMessage(pod, m))
+		prefix := ""
+		if platform != "" {
+			prefix = platform + ": "
+		}
+		r.Recorder.Eventf(ib, pod, corev1.EventTypeWarning, buildv1.ReasonNoUserNamespace, "Build", "%s%s", prefix, buildpod.NoUserNamespaceMessage(pod, m))
 	}
 }
 
-// podSecurityRefusal recognises the API server's Pod Security admission refusing a pod, and
-// returns what it objected to.
-func podSecurityRefusal(err error) (string, bool) {
+// podSecurityRefusal recognises the API server's Pod Security admission refusing pod, and returns
+// the message that says so, why Kaniko needs "baseline" and how to get it.
+func podSecurityRefusal(err error, pod *corev1.Pod) (string, bool) {
 	const marker = "violates PodSecurity"
 	msg := err.Error()
 	i := strings.Index(msg, marker)
 	if !apierrors.IsForbidden(err) || i < 0 {
 		return "", false
 	}
-	return msg[i:], true
+	return fmt.Sprintf(
+		"the Pod Security admission of namespace %s refused build pod %s (%s). Kaniko runs as root in the build pod with the "+
+			"container runtime's default capabilities, which the \"restricted\" level forbids with or without a user namespace; "+
+			"build namespaces need \"baseline\": kubectl label namespace %s pod-security.kubernetes.io/enforce=baseline --overwrite. "+
+			"The build starts by itself once the namespace admits it", pod.Namespace, pod.Name, msg[i:], pod.Namespace), true
 }
 
 // retryLostPod starts a new attempt for a pod that vanished or was evicted, up to MaxAttempts, so

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -239,6 +240,7 @@ func (r *ImageBuildReconciler) ensurePlatformPods(ctx context.Context, ib *build
 			res.RequeueAfter = after
 		}
 	}
+	ib.Status.UserNamespace = userNamespaceOfPlatforms(ib.Status.Platforms)
 	if err := errors.Join(errs...); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -310,6 +312,7 @@ func (r *ImageBuildReconciler) ensurePlatformPod(ctx context.Context, ib *buildv
 		return 0, nil
 	}
 	ps.PodName = pod.Name
+	r.recordUserNamespace(ib, &ps.UserNamespace, pod, ps.Platform)
 	result := buildpod.Interpret(pod)
 	switch {
 	case result.Lost:
@@ -375,6 +378,10 @@ func (r *ImageBuildReconciler) createPlatformPod(ctx context.Context, ib *buildv
 	}
 	if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		r.slots.forget(slot)
+		if msg, ok := podSecurityRefusal(err, pod); ok {
+			ps.Phase, ps.Reason, ps.Message = buildv1.PhasePending, buildv1.ReasonPodSecurityRejected, msg
+			return podSecurityRecheck, nil
+		}
 		return 0, fmt.Errorf("creating build pod %s: %w", pod.Name, err)
 	}
 	now := metav1.NewTime(r.Clock.Now())
@@ -383,6 +390,8 @@ func (r *ImageBuildReconciler) createPlatformPod(ctx context.Context, ib *buildv
 	}
 	ib.Status.Source = sourceStatus(ib)
 	ps.PodName, ps.Attempts = pod.Name, attempt
+	// What was asked, known now; what the pod got, once it reports (recordUserNamespace).
+	ps.UserNamespace = &buildv1.UserNamespaceStatus{Requested: !r.PodOptions.HostUsers}
 	ps.Phase, ps.Reason = buildv1.PhaseBuilding, buildv1.ReasonBuilding
 	how := ""
 	if ps.Emulated {
@@ -432,6 +441,13 @@ func (r *ImageBuildReconciler) stopPlatforms(ctx context.Context, ib *buildv1.Im
 
 // summarizePlatforms sets the build's phase and message from its platforms while they build.
 func (r *ImageBuildReconciler) summarizePlatforms(ib *buildv1.ImageBuild) {
+	for _, ps := range ib.Status.Platforms {
+		if ps.Reason == buildv1.ReasonPodSecurityRejected {
+			// The namespace refuses every build pod alike; the build waits for it, as one.
+			setStalled(ib, ps.Reason, ps.Message)
+			return
+		}
+	}
 	var parts []string
 	pending := true
 	for _, ps := range ib.Status.Platforms {
@@ -544,6 +560,35 @@ func registryHost(image string) string {
 		return first
 	}
 	return "docker.io"
+}
+
+// userNamespaceOfPlatforms sums up what the platforms' pods reported about their user namespaces:
+// active once every platform's pod ran in one, not active as soon as one did not; the node UIDs
+// and mappings stay with the platforms.
+func userNamespaceOfPlatforms(platforms []buildv1.PlatformStatus) *buildv1.UserNamespaceStatus {
+	var st *buildv1.UserNamespaceStatus
+	all := len(platforms) > 0
+	for _, ps := range platforms {
+		un := ps.UserNamespace
+		if un == nil {
+			all = false
+			continue
+		}
+		if st == nil {
+			st = &buildv1.UserNamespaceStatus{}
+		}
+		st.Requested = st.Requested || un.Requested
+		switch {
+		case un.Active == nil:
+			all = false
+		case !*un.Active:
+			st.Active = ptr.To(false)
+		}
+	}
+	if st != nil && st.Active == nil && all {
+		st.Active = ptr.To(true)
+	}
+	return st
 }
 
 func setPlatformFailed(ps *buildv1.PlatformStatus, reason, message string) {

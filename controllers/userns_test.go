@@ -2,10 +2,19 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 )
@@ -130,5 +139,116 @@ func TestUserNamespaceOfAnOlderBuild(t *testing.T) {
 	}
 	if n := len(noUserNamespaceEvents(e.events())); n != 1 {
 		t.Errorf("%d warnings, want 1", n)
+	}
+}
+
+// Each platform's pod reports on its own; the build sums them up, and a platform pod that ran
+// without a user namespace is warned about by its platform.
+func TestUserNamespaceOfPlatformPods(t *testing.T) {
+	e := newPlatformEnv(t)
+	key := e.create("multi")
+	e.reconcile(key)
+	ib := e.get(key)
+	if un := ib.Status.UserNamespace; un == nil || !un.Requested || un.Active != nil {
+		t.Fatalf("build userNamespace %+v before any report, want requested and nothing known", un)
+	}
+	e.initReported("multi-g1-linux-amd64-1", "uid_map: 0 3497590784 65536")
+	e.reconcile(key)
+	ib = e.get(key)
+	if un := ib.Status.Platforms[0].UserNamespace; un == nil || un.Active == nil || !*un.Active || *un.HostUID != 3497590784 {
+		t.Fatalf("linux/amd64 userNamespace %+v", un)
+	}
+	if un := ib.Status.UserNamespace; un.Active != nil {
+		t.Fatalf("build active %v while linux/arm64 has not reported", *un.Active)
+	}
+	e.initReported("multi-g1-linux-arm64-1", "uid_map: 0 0 4294967295")
+	e.reconcile(key)
+	ib = e.get(key)
+	if un := ib.Status.UserNamespace; un.Active == nil || *un.Active || un.HostUID != nil || un.UIDMap != "" {
+		t.Fatalf("build userNamespace %+v, want not active, the details left to the platforms", un)
+	}
+	warnings := noUserNamespaceEvents(e.events())
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "linux/arm64: build pod multi-g1-linux-arm64-1") {
+		t.Errorf("warnings %q, want one naming linux/arm64", warnings)
+	}
+}
+
+func TestUserNamespaceOfPlatforms(t *testing.T) {
+	yes, no := ptr.To(true), ptr.To(false)
+	un := func(requested bool, active *bool) *buildv1.UserNamespaceStatus {
+		return &buildv1.UserNamespaceStatus{Requested: requested, Active: active}
+	}
+	tests := []struct {
+		name      string
+		platforms []*buildv1.UserNamespaceStatus
+		want      *buildv1.UserNamespaceStatus
+	}{
+		{"no pods yet", []*buildv1.UserNamespaceStatus{nil, nil}, nil},
+		{"one reported", []*buildv1.UserNamespaceStatus{un(true, yes), un(true, nil)}, un(true, nil)},
+		{"one pod not created yet", []*buildv1.UserNamespaceStatus{un(true, yes), nil}, un(true, nil)},
+		{"all active", []*buildv1.UserNamespaceStatus{un(true, yes), un(true, yes)}, un(true, yes)},
+		{"one without", []*buildv1.UserNamespaceStatus{un(true, nil), un(true, no)}, un(true, no)},
+		{"turned off", []*buildv1.UserNamespaceStatus{un(false, no), un(false, no)}, un(false, no)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ps []buildv1.PlatformStatus
+			for _, p := range tt.platforms {
+				ps = append(ps, buildv1.PlatformStatus{UserNamespace: p})
+			}
+			got := userNamespaceOfPlatforms(ps)
+			if !apiequality.Semantic.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A namespace whose Pod Security admission refuses build pods stalls the build, single- or
+// multi-platform, with the reason and the fix; once it admits them, the build goes on by itself.
+func TestPodSecurityRefusal(t *testing.T) {
+	refuse := interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		if _, ok := obj.(*corev1.Pod); ok {
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, obj.GetName(), errors.New(
+				`violates PodSecurity "restricted:latest": unrestricted capabilities (container "kaniko" must set securityContext.capabilities.drop=["ALL"])`))
+		}
+		return c.Create(ctx, obj, opts...)
+	}}
+	for _, multi := range []bool{false, true} {
+		t.Run(fmt.Sprintf("platforms=%v", multi), func(t *testing.T) {
+			var e *unitEnv
+			var key types.NamespacedName
+			if multi {
+				pe := newPlatformEnv(t)
+				e, key = pe.unitEnv, pe.create("api")
+			} else {
+				e = newUnitEnv(t, nil)
+				key = e.create("api", nil)
+			}
+			admitting := e.r.Client
+			e.r.Client = interceptor.NewClient(e.c.(client.WithWatch), refuse)
+			res := e.reconcile(key)
+			ib := e.get(key)
+			wantState(t, ib, buildv1.PhasePending, buildv1.ReasonPodSecurityRejected)
+			for _, want := range []string{`violates PodSecurity "restricted:latest"`, `"baseline"`, "kubectl label namespace builds pod-security.kubernetes.io/enforce=baseline --overwrite"} {
+				if !strings.Contains(readyMessage(ib), want) {
+					t.Errorf("message lacks %q: %s", want, readyMessage(ib))
+				}
+			}
+			if res.RequeueAfter != podSecurityRecheck {
+				t.Errorf("requeue after %s, want %s: namespace labels change without an event", res.RequeueAfter, podSecurityRecheck)
+			}
+			if n := len(e.podNames()); n != 0 {
+				t.Fatalf("%d pods", n)
+			}
+
+			e.r.Client = admitting
+			e.reconcile(key)
+			ib = e.get(key)
+			wantState(t, ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+			if want := map[bool]int{false: 1, true: 2}[multi]; len(e.podNames()) != want {
+				t.Errorf("pods %v after the namespace admits them, want %d", e.podNames(), want)
+			}
+		})
 	}
 }

@@ -413,6 +413,8 @@ type ImageBuildStatus struct {
 	// userNamespace says whether the build pod of the current attempt ran in a Linux user namespace,
 	// where root, the user Kaniko builds as, is an unprivileged user of the node. It is what the pod
 	// itself found, not what was asked for: a node whose runtime ignores hostUsers still runs the pod.
+	// For a build with spec.platforms it sums up the platforms' pods (active once all of them ran in
+	// one, not active as soon as one did not); each one's details are in platforms[].userNamespace.
 	//
 	// +optional
 	UserNamespace *UserNamespaceStatus `json:"userNamespace,omitempty"`
@@ -494,6 +496,11 @@ type PlatformStatus struct {
 	//
 	// +optional
 	Message string `json:"message,omitempty"`
+
+	// userNamespace is what the platform's pod reported about its user namespace.
+	//
+	// +optional
+	UserNamespace *UserNamespaceStatus `json:"userNamespace,omitempty"`
 }
 
 // BuildOutput is the image a successful build produced.
