@@ -332,7 +332,7 @@ func TestIntegration_Platforms(t *testing.T) {
 				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, stdout)
 			}
 		}
-		if emulated := slices.Contains(tc.want, "linux/arm64"); emulated != strings.Contains(stderr, "note: linux/arm64 of api is built under emulation") {
+		if emulated := slices.Contains(tc.want, "linux/arm64"); emulated != strings.Contains(stderr, "api の linux/arm64 はエミュレーションでビルドされます") {
 			t.Errorf("%v: the emulation note is wrong:\n%s", tc.args, stderr)
 		}
 	}

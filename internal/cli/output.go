@@ -25,6 +25,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/kanikolog"
 	"github.com/fleetflow/flow-build/internal/progress"
+	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
 // output is what the user sees of a run: the Building/Pushing/✓ blocks on the progress
@@ -231,8 +232,10 @@ func (out *output) platforms(logCtx context.Context, cl *cluster, ib *buildv1.Im
 		if ps.Emulated && !s.emulated[ps.Platform] {
 			s.emulated[ps.Platform] = true
 			out.notes.Lock()
-			notef(out.env.Stderr, "note: %s of %s is built under emulation (the cluster has no Ready %s node): its RUN steps take several times longer\n",
-				ps.Platform, s.target.build.Service, ps.Platform)
+			notef(out.env.Stderr, "%s", usererr.Warning(txt(
+				"%[1]s of %[2]s is built under emulation (the cluster has no Ready %[1]s node): its RUN steps take several times longer",
+				"%[2]s の %[1]s はエミュレーションでビルドされます（クラスターに Ready な %[1]s のノードがありません）: RUN ステップには数倍の時間がかかります",
+				ps.Platform, s.target.build.Service), out.o.lang))
 			out.notes.Unlock()
 		}
 		switch ps.Phase {
