@@ -27,6 +27,12 @@ func setSucceeded(ib *buildv1.ImageBuild, message string) {
 	setConditions(ib, metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, buildv1.ReasonSucceeded, message)
 }
 
+// setUpToDate marks a build that reused an image built earlier from the same inputs.
+func setUpToDate(ib *buildv1.ImageBuild, message string) {
+	ib.Status.Phase = buildv1.PhaseSucceeded
+	setConditions(ib, metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, buildv1.ReasonUpToDate, message)
+}
+
 func setFailed(ib *buildv1.ImageBuild, reason, message string) {
 	ib.Status.Phase = buildv1.PhaseFailed
 	setConditions(ib, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue, reason, message)

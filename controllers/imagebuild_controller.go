@@ -121,7 +121,8 @@ type ImageBuildReconciler struct {
 	// images, pushing the image index); nil means the default, which trusts the system's CAs.
 	RegistryTransport http.RoundTripper
 
-	slots *slotTracker
+	slots       *slotTracker
+	dockerfiles dockerfileCache
 }
 
 // +kubebuilder:rbac:groups=build.fleetflow.dev,resources=imagebuilds,verbs=get;list;watch;update;patch;delete
@@ -147,6 +148,7 @@ func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	before := ib.DeepCopy()
 	res, err := r.runSteps(ctx, ib)
+	r.recordInputKey(ctx, before, ib)
 	conflict, perr := r.patchStatus(ctx, before, ib)
 	switch {
 	case perr != nil:
@@ -173,6 +175,7 @@ func (r *ImageBuildReconciler) runSteps(ctx context.Context, ib *buildv1.ImageBu
 		r.stopSupersededPods,
 		r.startGeneration,
 		r.checkPushSecret,
+		r.reuseUnchanged,
 		r.checkServiceAccount,
 		r.ensurePod,
 	} {

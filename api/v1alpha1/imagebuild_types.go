@@ -73,8 +73,20 @@ type ImageBuildSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	BuildArgs []BuildArg `json:"buildArgs,omitempty"`
 
-	// cache configures Kaniko's registry layer cache. It is on by default and lives in
-	// `<image>/cache`.
+	// cache configures Kaniko's registry layer cache and the reuse of unchanged images. Both are
+	// on by default and live in `<image>/cache`.
+	//
+	// Before it starts a pod, the operator computes the build's input key (status.inputKey): a
+	// hash of the source bundle's digest, the Dockerfile's content, the target, the build args
+	// (their values hashed), the platforms, the digest every base image's tag points at now
+	// (resolved by the operator at that moment, for every platform, whatever a rendered manifest
+	// says), the executor image and the executor flags that change the image. When an image built
+	// from the same key is still in spec.image, it tags it with spec.tags instead of building,
+	// and the build succeeds with reason UpToDate and no pod. The key's record is a small
+	// artifact tagged `input-<64 hex digits of the key>` in the cache repository, so it outlives
+	// ImageBuilds and serves every cluster that pushes there. A build that cannot check (a git
+	// source, spec.push false, a registry that cannot be reached or refuses the credentials of
+	// spec.pushSecretRef, a base image that cannot be resolved) simply builds.
 	//
 	// +optional
 	Cache *CacheSpec `json:"cache,omitempty"`
@@ -224,7 +236,10 @@ type BuildArg struct {
 
 // CacheSpec configures Kaniko's layer cache.
 type CacheSpec struct {
-	// disabled turns the layer cache off (`flow build --no-cache`).
+	// disabled turns the layer cache off and always builds, even when an image built from the
+	// same inputs is in the registry (`flow build --no-cache`, or `no_cache #true` in a service's
+	// build block). Use it for Dockerfiles whose result depends on more than their inputs:
+	// `RUN apt-get update`, `RUN curl ...`, a package installed without a pinned version.
 	//
 	// +optional
 	Disabled bool `json:"disabled,omitempty"`
@@ -289,6 +304,10 @@ const (
 	ReasonBuilding = "Building"
 	// ReasonSucceeded: the image was built and pushed; Ready is True.
 	ReasonSucceeded = "Succeeded"
+	// ReasonUpToDate: an image built from the same input key (status.inputKey) was still in the
+	// registry, so the operator pointed spec.tags at it without a pod; Ready is True and
+	// status.output.digest is the reused digest.
+	ReasonUpToDate = "UpToDate"
 	// ReasonSecretNotFound: spec.pushSecretRef names a Secret that does not exist (yet); the build
 	// starts as soon as it appears. A build whose push Secret is deleted before it finished fails
 	// with this reason, and so does one whose forwarded Secret never arrived.
@@ -354,7 +373,7 @@ type ImageBuildStatus struct {
 	Phase BuildPhase `json:"phase,omitempty"`
 
 	// conditions are Ready, Reconciling and Stalled, with reasons from one documented vocabulary:
-	// Pending, Building, Succeeded, SecretNotFound, ServiceAccountNotAllowed, PodSecurityRejected,
+	// Pending, Building, Succeeded, UpToDate, SecretNotFound, ServiceAccountNotAllowed, PodSecurityRejected,
 	// InvalidSpec, ImagePullFailed, SourceFetchFailed, AuthenticationFailed, BaseImageNotFound,
 	// BuildFailed, PushFailed, Timeout, OOMKilled, PodLost, PlatformUnavailable, PlatformMismatch.
 	//
@@ -409,6 +428,15 @@ type ImageBuildStatus struct {
 	//
 	// +optional
 	Source *SourceStatus `json:"source,omitempty"`
+
+	// inputKey is the build's input key, `sha256:<64 hex digits>`, computed by the operator
+	// before any pod (see spec.cache): equal keys build equal images. Empty when the build could
+	// not compute it (a git source, spec.push false, spec.cache.disabled, a registry or base image
+	// that could not be reached); such a build simply runs.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	InputKey string `json:"inputKey,omitempty"`
 
 	// userNamespace says whether the build pod of the current attempt ran in a Linux user namespace,
 	// where root, the user Kaniko builds as, is an unprivileged user of the node. It is what the pod

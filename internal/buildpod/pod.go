@@ -642,3 +642,50 @@ func podLabels(ib *v1alpha1.ImageBuild, attempt int32) map[string]string {
 	labels[v1alpha1.LabelAttempt] = strconv.FormatInt(int64(attempt), 10)
 	return labels
 }
+
+// notOutputFlags are the executor flags that change where and how an image is pushed, or that
+// the input key holds in its own terms (target, build args), but not the image's content.
+var notOutputFlags = map[string]bool{
+	"--destination": true, "--digest-file": true, "--cache": true, "--cache-repo": true,
+	"--push-retry": true, "--image-download-retry": true, "--no-push": true, "--oci-layout-path": true,
+	"--target": true, "--build-arg": true,
+}
+
+// ExecutorImage is the executor image a build pod runs.
+func ExecutorImage(opts Options) string {
+	if opts.ExecutorImage == "" {
+		return DefaultExecutorImage
+	}
+	return opts.ExecutorImage
+}
+
+// OutputFlags are the executor flags of a build without platforms that change the image it
+// produces, for its input key. They are read off the flags the build pod gets, so that a flag
+// added there enters the key unless it is known not to change the image.
+func OutputFlags(spec *v1alpha1.ImageBuildSpec, opts Options) []string {
+	var flags []string
+	for _, a := range kanikoArgs(spec, nil, nil, opts) {
+		name, _, _ := strings.Cut(a, "=")
+		if !notOutputFlags[name] {
+			flags = append(flags, a)
+		}
+	}
+	return flags
+}
+
+// PlatformBuildArgs are the build args a platform's pod passes to the executor: the spec's, plus
+// the platform args (TARGETARCH ...) the spec does not set itself, by name.
+func PlatformBuildArgs(spec *v1alpha1.ImageBuildSpec, p *platform.Platform) map[string]string {
+	var pl *Placement
+	if p != nil {
+		pl = &Placement{Platform: *p}
+	}
+	args := map[string]string{}
+	for _, a := range buildArgs(spec, pl) {
+		args[a.Name] = a.Value
+	}
+	return args
+}
+
+// Dockerfile is the path of the build's Dockerfile inside its context.
+func Dockerfile(spec *v1alpha1.ImageBuildSpec) string { return dockerfile(spec) }

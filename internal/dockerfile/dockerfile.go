@@ -306,3 +306,28 @@ func (d *Dockerfile) BaseImages(target string, buildArgs map[string]string) ([]s
 	}
 	return images, nil
 }
+
+// CopiedImages returns the images that the stages building target (the last stage when empty)
+// copy files from with COPY --from=<image>, in stage order and without repeats; --from naming a
+// stage is left out. A --from that uses a variable is an error: it takes its value from ARGs of
+// the stage, which are not resolved here.
+func (d *Dockerfile) CopiedImages(target string) ([]string, error) {
+	idx, err := d.Target(target)
+	if err != nil {
+		return nil, err
+	}
+	var images []string
+	for _, i := range d.Needs(idx) {
+		s := d.Stages[i]
+		for _, from := range s.CopyFrom {
+			if _, ok := d.stageRef(from, i); ok || slices.Contains(images, from) {
+				continue
+			}
+			if strings.Contains(from, "$") {
+				return nil, fmt.Errorf("line %d of the Dockerfile: COPY --from=%s uses a variable", s.Line, from)
+			}
+			images = append(images, from)
+		}
+	}
+	return images, nil
+}

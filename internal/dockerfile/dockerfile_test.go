@@ -2,6 +2,7 @@ package dockerfile
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,5 +123,45 @@ func TestNeeds(t *testing.T) {
 	}
 	if got, want := d.Needs(2), []int{2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Needs(2) = %v, want %v", got, want)
+	}
+}
+
+func TestCopiedImages(t *testing.T) {
+	tests := []struct {
+		name, dockerfile, target string
+		want                     []string
+		wantErr                  string
+	}{
+		{name: "none", dockerfile: "FROM alpine\nCOPY . /app\n"},
+		{
+			name:       "an image, once, and not the stages",
+			dockerfile: "FROM golang AS build\nRUN true\nFROM alpine\nCOPY --from=build /a /a\nCOPY --from=busybox:1.36 /bin/sh /sh\nCOPY --from=busybox:1.36 /bin/ls /ls\nCOPY --from=0 /b /b\n",
+			want:       []string{"busybox:1.36"},
+		},
+		{
+			name:       "only stages the target needs",
+			dockerfile: "FROM alpine AS a\nCOPY --from=nginx /x /x\nFROM alpine AS b\nCOPY --from=redis /y /y\n",
+			target:     "b",
+			want:       []string{"redis"},
+		},
+		{name: "a variable", dockerfile: "FROM alpine\nARG SRC=busybox\nCOPY --from=${SRC} /x /x\n", wantErr: "uses a variable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse([]byte(tt.dockerfile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.CopiedImages(tt.target)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,246 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/buildpod"
+	"github.com/fleetflow/flow-build/internal/buildrecord"
+	"github.com/fleetflow/flow-build/internal/dockerfile"
+	"github.com/fleetflow/flow-build/internal/inputkey"
+	"github.com/fleetflow/flow-build/internal/platform"
+)
+
+// An unchanged build needs no pod: before the first pod of a generation, reuseUnchanged computes
+// the build's input key (package inputkey) and looks for the record of an image built from the
+// same key (package buildrecord). When that image is still in spec.image, spec.tags are pointed
+// at it and the build succeeds with reason UpToDate. Anything that keeps the operator from
+// deciding (a registry it cannot reach or that refuses it, a base image it cannot resolve, a
+// Dockerfile it cannot read) only means that the build runs, which reports such problems in its
+// own terms. Once a build has pushed, recordInputKey writes the record for the next one.
+
+const (
+	// reuseTimeout bounds the registry calls that decide whether a build is up to date; a
+	// registry slower than that gets the build it would have had without the check.
+	reuseTimeout = 20 * time.Second
+
+	// recordTimeout bounds writing a build record after a build.
+	recordTimeout = 20 * time.Second
+
+	// dockerfileCacheSize bounds the Dockerfiles kept in memory by bundle digest.
+	dockerfileCacheSize = 512
+)
+
+// dockerfileCache keeps the Dockerfiles read from source bundles, by bundle digest and path: a
+// bundle never changes under its digest, so an entry is never stale, and an unchanged re-run
+// does not read the bundle again.
+type dockerfileCache struct {
+	mu      sync.Mutex
+	entries map[string][]byte
+	order   []string
+}
+
+func (c *dockerfileCache) get(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, ok := c.entries[key]
+	return data, ok
+}
+
+func (c *dockerfileCache) put(key string, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string][]byte{}
+	}
+	if _, ok := c.entries[key]; ok {
+		return
+	}
+	if len(c.order) >= dockerfileCacheSize {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.entries[key] = data
+	c.order = append(c.order, key)
+}
+
+// keyable reports whether the operator can compute the input key of ib and reuse an image for it.
+func keyable(ib *buildv1.ImageBuild) bool {
+	return ib.Spec.Push && ib.Spec.Source.Bundle != nil && (ib.Spec.Cache == nil || !ib.Spec.Cache.Disabled)
+}
+
+// reuseUnchanged ends a build whose image is already in the registry before any pod; see above.
+func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	if started(ib) || ib.Status.InputKey != "" || !keyable(ib) {
+		return ctrl.Result{}, false, nil
+	}
+	logger := log.FromContext(ctx)
+	opts, err := r.registryOptions(ctx, ib)
+	if err != nil {
+		logger.Info("not checking whether the image is up to date; building", "reason", err.Error())
+		return ctrl.Result{}, false, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, reuseTimeout)
+	defer cancel()
+	key, err := r.inputKey(cctx, ib, opts)
+	if err != nil {
+		logger.Info("no input key; building", "reason", err.Error())
+		return ctrl.Result{}, false, nil
+	}
+	ib.Status.InputKey = key
+	desc, err := buildrecord.Lookup(cctx, buildpod.CacheRepository(&ib.Spec, nil), ib.Spec.Image, key, opts...)
+	switch {
+	case err != nil:
+		logger.Info("could not look up the build record; building", "inputKey", key, "reason", err.Error())
+		return ctrl.Result{}, false, nil
+	case desc == nil:
+		return ctrl.Result{}, false, nil
+	case desc.MediaType.IsIndex() != hasPlatforms(ib):
+		// The key holds the platforms, so this is a record that was tampered with or a digest
+		// reused in a way the operator never writes.
+		logger.Info("the build record names an image of the wrong kind; building", "inputKey", key, "digest", desc.Digest.String())
+		return ctrl.Result{}, false, nil
+	}
+	if err := buildrecord.Tag(cctx, ib.Spec.Image, ib.Spec.Tags, desc, opts...); err != nil {
+		logger.Info("could not tag the up-to-date image; building", "inputKey", key, "reason", err.Error())
+		return ctrl.Result{}, false, nil
+	}
+	r.finishUpToDate(ib, desc)
+	return ctrl.Result{}, true, nil
+}
+
+// inputKey computes the input key of ib, resolving its base images in the registry now.
+func (r *ImageBuildReconciler) inputKey(ctx context.Context, ib *buildv1.ImageBuild, opts []remote.Option) (string, error) {
+	bundleRef := ib.Spec.Source.Bundle.Image
+	_, bundleDigest, _ := strings.Cut(bundleRef, "@")
+	path := buildpod.Dockerfile(&ib.Spec)
+	cacheKey := bundleDigest + " " + path
+	content, ok := r.dockerfiles.get(cacheKey)
+	if !ok {
+		var err error
+		if content, err = buildrecord.Dockerfile(ctx, bundleRef, path, opts...); err != nil {
+			return "", fmt.Errorf("reading %s from source bundle %s: %w", path, bundleRef, err)
+		}
+		r.dockerfiles.put(cacheKey, content)
+	}
+	d, err := dockerfile.Parse(content)
+	if err != nil {
+		return "", err
+	}
+	var platforms []*platform.Platform
+	if hasPlatforms(ib) {
+		list, invalid := parsePlatforms(ib)
+		if invalid != "" {
+			return "", errors.New(invalid)
+		}
+		for i := range list {
+			platforms = append(platforms, &list[i])
+		}
+	} else {
+		platforms = []*platform.Platform{nil}
+	}
+	copied, err := d.CopiedImages(ib.Spec.Target)
+	if err != nil {
+		return "", err
+	}
+	resolved := map[string]string{}
+	in := inputkey.Inputs{
+		BundleDigest:  bundleDigest,
+		Dockerfile:    content,
+		Target:        ib.Spec.Target,
+		ExecutorImage: buildpod.ExecutorImage(r.PodOptions),
+		Flags:         buildpod.OutputFlags(&ib.Spec, r.PodOptions),
+	}
+	for _, a := range ib.Spec.BuildArgs {
+		in.BuildArgs = append(in.BuildArgs, inputkey.Arg{Name: a.Name, Value: a.Value})
+	}
+	for _, p := range platforms {
+		images, err := d.BaseImages(ib.Spec.Target, buildpod.PlatformBuildArgs(&ib.Spec, p))
+		if err != nil {
+			return "", err
+		}
+		kp := inputkey.Platform{}
+		if p != nil {
+			kp.Platform = p.Normalize().String()
+		}
+		for _, image := range append(images, copied...) {
+			digest, ok := resolved[image]
+			if !ok {
+				if digest, err = buildrecord.Resolve(ctx, image, opts...); err != nil {
+					return "", fmt.Errorf("resolving base image %s: %w", image, err)
+				}
+				resolved[image] = digest
+			}
+			kp.Bases = append(kp.Bases, inputkey.Base{Image: image, Digest: digest})
+		}
+		in.Platforms = append(in.Platforms, kp)
+	}
+	return inputkey.Compute(in)
+}
+
+// finishUpToDate ends a build whose image desc was reused.
+func (r *ImageBuildReconciler) finishUpToDate(ib *buildv1.ImageBuild, desc *remote.Descriptor) {
+	now := metav1.NewTime(r.Clock.Now())
+	ib.Status.CompletionTime = &now
+	ib.Status.Source = sourceStatus(ib)
+	ib.Status.Output = buildpod.Output(ib, desc.Digest.String())
+	if hasPlatforms(ib) {
+		ib.Status.Output.Platforms = append([]string(nil), ib.Spec.Platforms...)
+		children := map[platform.Platform]string{}
+		var idx v1.IndexManifest
+		if err := json.Unmarshal(desc.Manifest, &idx); err == nil {
+			for _, m := range idx.Manifests {
+				if p, ok := platform.OfDescriptor(m.Platform); ok {
+					children[p.Normalize()] = m.Digest.String()
+				}
+			}
+		}
+		ib.Status.Platforms = nil
+		for _, s := range ib.Spec.Platforms {
+			ps := buildv1.PlatformStatus{Platform: s, Phase: buildv1.PhaseSucceeded, Reason: buildv1.ReasonUpToDate,
+				Message: "up to date: reused the image built earlier from the same inputs"}
+			if p, err := platform.Parse(s); err == nil {
+				ps.Digest = children[p.Normalize()]
+			}
+			ib.Status.Platforms = append(ib.Status.Platforms, ps)
+		}
+		ib.Status.PlatformsReady = platformsReady(ib)
+	}
+	setUpToDate(ib, fmt.Sprintf("up to date: %s was built earlier from the same inputs (input key %s) and is still in the registry; "+
+		"tagged %s without building. To build anyway, use flow build --no-cache or set spec.cache.disabled",
+		ib.Status.Output.ImageRef, ib.Status.InputKey, strings.Join(ib.Spec.Tags, ", ")))
+	buildResults.WithLabelValues(string(buildv1.PhaseSucceeded), buildv1.ReasonUpToDate).Inc()
+}
+
+// recordInputKey writes the build record of a build that has just pushed its image, so that the
+// next build from the same inputs reuses it. A record that cannot be written costs that next
+// build, not this one.
+func (r *ImageBuildReconciler) recordInputKey(ctx context.Context, before, ib *buildv1.ImageBuild) {
+	if before.Status.Phase == buildv1.PhaseSucceeded || ib.Status.Phase != buildv1.PhaseSucceeded ||
+		readyReason(ib) != buildv1.ReasonSucceeded || ib.Status.InputKey == "" || ib.Status.Output == nil || !keyable(ib) {
+		return
+	}
+	logger := log.FromContext(ctx)
+	opts, err := r.registryOptions(ctx, ib)
+	if err != nil {
+		logger.Info("could not write the build record", "inputKey", ib.Status.InputKey, "reason", err.Error())
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if err := buildrecord.Write(cctx, buildpod.CacheRepository(&ib.Spec, nil), ib.Spec.Image, ib.Status.InputKey, ib.Status.Output.Digest, opts...); err != nil {
+		logger.Info("could not write the build record; the next build from the same inputs builds again", "inputKey", ib.Status.InputKey, "reason", err.Error())
+	}
+}
