@@ -153,7 +153,7 @@ func Lookup(ctx context.Context, cacheRepo, image, key string, opts ...remote.Op
 	}
 	digest, err := name.NewDigest(image + "@" + m.Annotations[AnnotationImageDigest])
 	if err != nil {
-		return nil, nil
+		return nil, fmt.Errorf("build record %s names no valid digest: %w", tag, err)
 	}
 	desc, err := remote.Get(digest, opts...)
 	if isNotFound(err) {
