@@ -195,6 +195,8 @@ type BundleSource struct {
 }
 
 // GitSource is a Git repository to build from.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.ref) || size(self.ref) == 0 || (has(self.revision) && self.revision.matches('^[0-9a-fA-F]{40}$'))",message="spec.source.git.ref is the branch or tag a pinned commit was taken from: set spec.source.git.revision to that full 40-character commit SHA, or drop ref and put the branch or tag name in revision"
 type GitSource struct {
 	// url is the repository to clone, over https (`https://github.com/org/repo.git`).
 	//
@@ -204,11 +206,26 @@ type GitSource struct {
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="spec.source.git.url must be an http(s) URL such as https://github.com/org/repo.git"
 	URL string `json:"url"`
 
-	// revision is the branch, tag or full commit SHA to build. Empty builds the default branch.
+	// revision is the branch, tag or full commit SHA to build. Empty builds the default branch. A
+	// branch or tag is resolved when the build starts; status.source.gitCommit records the commit it
+	// named then. A full 40-character commit SHA builds exactly that commit: give the branch or tag
+	// it was taken from in ref, since most Git servers (git http-backend, Gitea, GitLab) refuse to
+	// send a commit asked for by SHA alone.
 	//
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Revision string `json:"revision,omitempty"`
+
+	// ref is the branch or tag that revision, a full commit SHA, was taken from, as a full ref name:
+	// `refs/heads/main` or `refs/tags/v1.2.0`. Kaniko clones it and checks the commit out, which
+	// works on every Git server; the commit must be reachable from it. `flow build --source git`
+	// renders it from the checkout. Empty asks the server for the commit by SHA, which only some
+	// servers (GitHub) allow.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^refs/(heads|tags)/[^#[:space:]]+$')",message="spec.source.git.ref must be a full branch or tag ref such as refs/heads/main or refs/tags/v1.2.0"
+	Ref string `json:"ref,omitempty"`
 
 	// subPath is the directory inside the repository that is the build context. Empty is the repository root.
 	//
@@ -216,6 +233,17 @@ type GitSource struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.matches('(^|/)\\\\.\\\\.(/|$)')",message="spec.source.git.subPath must be a relative path inside the repository, without '..'"
 	SubPath string `json:"subPath,omitempty"`
+
+	// secretRef names a Secret of type kubernetes.io/basic-auth in the ImageBuild's namespace holding
+	// the credentials for a private repository: `username` and `password` (for GitHub, GitLab and
+	// Gitea a personal or deploy access token; some servers ignore the username, others want
+	// x-access-token or oauth2). Create one with `kubectl create secret generic NAME
+	// --type=kubernetes.io/basic-auth --from-literal=username=USER --from-literal=password=TOKEN`.
+	// The clone gets them through its environment, never its arguments; they appear in no log,
+	// event or status. Empty clones anonymously (public repositories).
+	//
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 }
 
 // BuildArg is one Dockerfile build argument.
@@ -308,8 +336,8 @@ const (
 	// registry, so the operator pointed spec.tags at it without a pod; Ready is True and
 	// status.output.digest is the reused digest.
 	ReasonUpToDate = "UpToDate"
-	// ReasonSecretNotFound: spec.pushSecretRef names a Secret that does not exist (yet); the build
-	// starts as soon as it appears. A build whose push Secret is deleted before it finished fails
+	// ReasonSecretNotFound: spec.pushSecretRef or spec.source.git.secretRef names a Secret that does
+	// not exist (yet); the build starts as soon as it appears. A build whose push Secret is deleted before it finished fails
 	// with this reason, and so does one whose forwarded Secret never arrived.
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonServiceAccountNotAllowed: spec.serviceAccountName names a service account that does
@@ -323,11 +351,21 @@ const (
 	// executor or the fetch-source image, both set by the manager) for minutes, or can never pull
 	// them (an invalid name, pull policy Never).
 	ReasonImagePullFailed = "ImagePullFailed"
-	// ReasonSourceFetchFailed: the source bundle could not be pulled or unpacked.
+	// ReasonSourceFetchFailed: the source bundle could not be pulled or unpacked, or the Git
+	// repository could not be cloned (server unreachable, TLS).
 	ReasonSourceFetchFailed = "SourceFetchFailed"
 	// ReasonAuthenticationFailed: the registry refused the credentials (pulling the source bundle or a
-	// base image, or pushing).
+	// base image, or pushing), or the Git server refused those of spec.source.git.secretRef (or
+	// asked for credentials the build has none of).
 	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonRepositoryNotFound: the Git server has no repository at spec.source.git.url, or hides a
+	// private one from the build's credentials (GitHub and GitLab answer "not found" then).
+	ReasonRepositoryNotFound = "RepositoryNotFound"
+	// ReasonRevisionNotFound: spec.source.git.revision (or ref) is no branch, tag or commit of the
+	// repository, or the pinned commit is not reachable from ref.
+	ReasonRevisionNotFound = "RevisionNotFound"
+	// ReasonSubPathNotFound: spec.source.git.subPath is no directory of the commit built.
+	ReasonSubPathNotFound = "SubPathNotFound"
 	// ReasonBaseImageNotFound: a FROM image does not exist in its registry.
 	ReasonBaseImageNotFound = "BaseImageNotFound"
 	// ReasonBuildFailed: a Dockerfile instruction failed (a RUN exited non-zero, a COPY source is missing ...).
@@ -566,10 +604,17 @@ type SourceStatus struct {
 	// +optional
 	BundleDigest string `json:"bundleDigest,omitempty"`
 
-	// gitRevision is the revision built, for git sources.
+	// gitRevision is the revision asked for (spec.source.git.revision), for git sources.
 	//
 	// +optional
 	GitRevision string `json:"gitRevision,omitempty"`
+
+	// gitCommit is the full SHA of the commit built, for git sources: the pinned revision, or the
+	// commit the branch or tag named when the build pod resolved it, just before Kaniko cloned it.
+	// Empty while the pod has not reported it.
+	//
+	// +optional
+	GitCommit string `json:"gitCommit,omitempty"`
 }
 
 // ImageBuild builds one container image inside the cluster with Kaniko and pushes it to one

@@ -43,7 +43,7 @@ const (
 // emulation is enabled (Helm value emulation.enabled).
 const EmulationLabelPrefix = "emulation.build.fleetflow.dev/"
 
-// AnnotationEphemeralSecret marks, with the value "true", a push Secret that `flow build` created
+// AnnotationEphemeralSecret marks, with the value "true", a push or git Secret that `flow build` created
 // for one build from the user's local credentials and made that build its controller. Such a
 // Secret serves only that build: the controller refuses to mount it into any other ImageBuild, and
 // deletes it as soon as its build finishes, so the credentials live in the cluster no longer than
@@ -56,6 +56,12 @@ const AnnotationEphemeralSecret = "build.fleetflow.dev/ephemeral"
 // minutes, and then fails the build with SecretNotFound: the `flow build` that was to create it
 // was interrupted.
 const AnnotationForwardedPushSecret = "build.fleetflow.dev/forwarded-push-secret"
+
+// AnnotationForwardedGitSecret marks, with the value "true", an ImageBuild whose git credentials
+// Secret (spec.source.git.secretRef) `flow build --git-credentials=forward` creates right after
+// the build, from the user's local git credentials; the controller waits for it as for a
+// forwarded push Secret.
+const AnnotationForwardedGitSecret = "build.fleetflow.dev/forwarded-git-secret"
 
 // AnnotationAllowImageBuilds on a ServiceAccount, with the value "true", lets ImageBuilds of its
 // namespace run their build pods as that service account (spec.serviceAccountName), with its

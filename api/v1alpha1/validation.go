@@ -227,6 +227,25 @@ func (b *BuildSource) validate(p *field.Path) field.ErrorList {
 		if utf8.RuneCountInString(g.Revision) > 256 {
 			errs = append(errs, field.TooLong(gp.Child("revision"), g.Revision, 256))
 		}
+		if g.Ref != "" {
+			if utf8.RuneCountInString(g.Ref) > 256 {
+				errs = append(errs, field.TooLong(gp.Child("ref"), g.Ref, 256))
+			}
+			if !GitRefRE.MatchString(g.Ref) {
+				errs = append(errs, field.Invalid(gp.Child("ref"), g.Ref, "spec.source.git.ref must be a full branch or tag ref such as refs/heads/main or refs/tags/v1.2.0"))
+			}
+			if !GitCommitRE.MatchString(g.Revision) {
+				errs = append(errs, field.Invalid(gp, "", "spec.source.git.ref is the branch or tag a pinned commit was taken from: set spec.source.git.revision to that full 40-character commit SHA, or drop ref and put the branch or tag name in revision"))
+			}
+		}
+		if g.SecretRef != nil {
+			switch n := utf8.RuneCountInString(g.SecretRef.Name); {
+			case n < 1:
+				errs = append(errs, field.Required(gp.Child("secretRef", "name"), ""))
+			case n > 253:
+				errs = append(errs, field.TooLong(gp.Child("secretRef", "name"), g.SecretRef.Name, 253))
+			}
+		}
 		if g.SubPath != "" {
 			if utf8.RuneCountInString(g.SubPath) > 1024 {
 				errs = append(errs, field.TooLong(gp.Child("subPath"), g.SubPath, 1024))
@@ -238,6 +257,13 @@ func (b *BuildSource) validate(p *field.Path) field.ErrorList {
 	}
 	return errs
 }
+
+// GitCommitRE is a full commit SHA, the only revision that pins a build; GitRefRE the grammar of
+// spec.source.git.ref.
+var (
+	GitCommitRE = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+	GitRefRE    = regexp.MustCompile(`^refs/(heads|tags)/[^#[:space:]]+$`)
+)
 
 // relativeInside is the CRD's rule for paths inside a context: not absolute, no `..` component.
 func relativeInside(p string) bool {

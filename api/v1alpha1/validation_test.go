@@ -44,6 +44,18 @@ func TestValidate(t *testing.T) {
 		"bundle by tag":              {func(s *ImageBuildSpec) { s.Source.Bundle.Image = "ghcr.io/org/app:src" }, "spec.source.bundle.image"},
 		"two sources":                {func(s *ImageBuildSpec) { s.Source.Git = &GitSource{URL: "https://x/y.git"} }, "spec.source"},
 		"git over ssh":               {func(s *ImageBuildSpec) { s.Source = BuildSource{Git: &GitSource{URL: "git@x:y.git"}} }, "spec.source.git.url"},
+		"git pinned with its branch": {func(s *ImageBuildSpec) {
+			s.Source = BuildSource{Git: &GitSource{URL: "https://x/y.git", Revision: strings.Repeat("a", 40), Ref: "refs/heads/main"}}
+		}, ""},
+		"git ref with a branch revision": {func(s *ImageBuildSpec) {
+			s.Source = BuildSource{Git: &GitSource{URL: "https://x/y.git", Revision: "main", Ref: "refs/heads/main"}}
+		}, "spec.source.git"},
+		"git ref short name": {func(s *ImageBuildSpec) {
+			s.Source = BuildSource{Git: &GitSource{URL: "https://x/y.git", Revision: strings.Repeat("a", 40), Ref: "main"}}
+		}, "spec.source.git.ref"},
+		"git secret without a name": {func(s *ImageBuildSpec) {
+			s.Source = BuildSource{Git: &GitSource{URL: "https://x/y.git", SecretRef: &LocalSecretReference{}}}
+		}, "spec.source.git.secretRef.name"},
 		"cache repository, no push":  {func(s *ImageBuildSpec) { s.Push = false; s.Cache = &CacheSpec{Repository: "ghcr.io/org/c"} }, "spec"},
 		"timeout too short":          {func(s *ImageBuildSpec) { s.Timeout = &metav1.Duration{Duration: time.Second} }, "spec.timeout"},
 		"negative ttl":               {func(s *ImageBuildSpec) { n := int32(-1); s.TTLSecondsAfterFinished = &n }, "spec.ttlSecondsAfterFinished"},

@@ -76,6 +76,30 @@ func TestIntegration_GoValidationAgreesWithTheCRD(t *testing.T) {
 		"git over https": func(s *buildv1.ImageBuildSpec) {
 			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", SubPath: "svc/api"}}
 		},
+		"git pinned with its branch": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Revision: strings.Repeat("a", 40), Ref: "refs/heads/main"}}
+		},
+		"git pinned with its tag": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Revision: strings.Repeat("A", 40), Ref: "refs/tags/v1.2.0"}}
+		},
+		"git ref with a branch revision": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Revision: "main", Ref: "refs/heads/main"}}
+		},
+		"git ref without revision": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Ref: "refs/heads/main"}}
+		},
+		"git ref short name": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Revision: strings.Repeat("a", 40), Ref: "main"}}
+		},
+		"git ref with a hash sign": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", Revision: strings.Repeat("a", 40), Ref: "refs/heads/a#b"}}
+		},
+		"git with a secret": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", SecretRef: &buildv1.LocalSecretReference{Name: "git-cred"}}}
+		},
+		"git secret without a name": func(s *buildv1.ImageBuildSpec) {
+			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "https://github.com/o/r.git", SecretRef: &buildv1.LocalSecretReference{}}}
+		},
 		"git over ssh": func(s *buildv1.ImageBuildSpec) {
 			s.Source = buildv1.BuildSource{Git: &buildv1.GitSource{URL: "git@github.com:o/r.git"}}
 		},
