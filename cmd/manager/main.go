@@ -1,7 +1,7 @@
 // Command manager runs the flow-build controllers. The same binary, with `fetch-source` as its first
 // argument, is the init container that unpacks a source bundle into a build pod's workspace; with
-// `userns-probe`, the init container of build pods without a bundle, which only reports whether the
-// pod runs in a user namespace; and with `push-image`, the container that pushes a platform's image
+// `userns-probe`, the init container of git build pods, which reports whether the pod runs in a
+// user namespace and which commit the branch or tag to build names; and with `push-image`, the container that pushes a platform's image
 // by digest. So one image serves all four and they can never drift apart in version.
 package main
 
@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetflow/flow-build/internal/fetchsource"
+	"github.com/fleetflow/flow-build/internal/gitresolve"
 	"github.com/fleetflow/flow-build/internal/manager"
 	"github.com/fleetflow/flow-build/internal/pushimage"
 	"github.com/fleetflow/flow-build/internal/userns"
@@ -25,7 +26,7 @@ func main() {
 		case "push-image":
 			os.Exit(pushimage.Main(os.Args[2:]))
 		case userns.ProbeCommand:
-			os.Exit(userns.Main(os.Args[2:], corev1.TerminationMessagePathDefault))
+			os.Exit(gitresolve.ProbeMain(os.Args[2:], corev1.TerminationMessagePathDefault))
 		}
 	}
 	if err := manager.Run(os.Args[1:]); err != nil {
