@@ -134,12 +134,7 @@ func classifyError(f facts, e string, lines []string, exitCode int32) classifica
 				f.target, f.dockerfile, quoted)}
 
 	case strings.Contains(low, "error resolving source context"):
-		hint := "check spec.source.git.url and spec.source.git.revision; only public repositories can be cloned"
-		if strings.Contains(low, "reference not found") || strings.Contains(low, "invalid branch") || strings.Contains(low, "object not found") {
-			hint = "the revision does not exist in the repository: use an existing branch, tag, refs/... name or full 40-character commit SHA"
-		}
-		return classification{reason: v1alpha1.ReasonSourceFetchFailed,
-			message: fmt.Sprintf("Kaniko could not clone %s%s for %s: %s; %s", orDefault(f.gitURL, "the build context"), revText(f.gitRev), f.image(), quoted, hint)}
+		return classifyClone(f, e)
 
 	case strings.Contains(low, "error resolving dockerfile path"):
 		where := "the build context"
@@ -158,6 +153,80 @@ func classifyError(f facts, e string, lines []string, exitCode int32) classifica
 	}
 	return classification{reason: v1alpha1.ReasonBuildFailed,
 		message: fmt.Sprintf("building %s failed (%s): %s%s; see %s", f.image(), exitCodeText(exitCode), quoted, stepText(lastStep(lines)), f.logs())}
+}
+
+// classifyClone handles "error resolving source context: ...", Kaniko failing to clone a git
+// context. The causes are go-git's errors (v5.16): the server's HTTP status as "authentication
+// required" (401), "authorization failed" (403) or "repository not found" (404); a missing ref as
+// "reference not found" or, for --git=branch=, Kaniko's "invalid branch"; a commit missing from
+// the cloned ref as "object not found"; and a missing --context-sub-path as "stat <dir>: no such
+// file or directory".
+func classifyClone(f facts, e string) classification {
+	low := strings.ToLower(e)
+	repo := orDefault(f.gitURL, "the Git repository")
+	quoted := clip(gitCause(e), 300)
+	switch {
+	case strings.Contains(low, "authentication required") || strings.Contains(low, "authorization failed"):
+		if f.gitSecret == "" {
+			return classification{reason: v1alpha1.ReasonAuthenticationFailed,
+				message: fmt.Sprintf("the Git server of %s asks for credentials (%s) while building %s: the repository is private. "+
+					"Name a kubernetes.io/basic-auth Secret of namespace %s (keys username and password, the password an access token) in spec.source.git.secretRef, "+
+					"or run flow build --source git with --git-secret NAME or --git-credentials=forward",
+					repo, quoted, f.image(), orDefault(f.namespace, "NAMESPACE"))}
+		}
+		return classification{reason: v1alpha1.ReasonAuthenticationFailed,
+			message: fmt.Sprintf("the Git server of %s refused the credentials of Secret %s (spec.source.git.secretRef) while building %s (%s): "+
+				"check its username and password, that the token has not expired and that it may read this repository",
+				repo, f.gitSecret, f.image(), quoted)}
+	case strings.Contains(low, "repository not found"):
+		hint := "check spec.source.git.url"
+		if f.gitSecret == "" {
+			hint += "; if the repository is private, give the build credentials in spec.source.git.secretRef (servers such as GitHub answer \"not found\" to anonymous requests for private repositories)"
+		} else {
+			hint += fmt.Sprintf("; if it exists, the credentials of Secret %s may not read it (servers such as GitHub answer \"not found\" then)", f.gitSecret)
+		}
+		return classification{reason: v1alpha1.ReasonRepositoryNotFound,
+			message: fmt.Sprintf("the Git server has no repository %s for %s (%s); %s", repo, f.image(), quoted, hint)}
+	case strings.Contains(low, "exact sha1 refspec"):
+		return classification{reason: v1alpha1.ReasonRevisionNotFound,
+			message: fmt.Sprintf("the Git server of %s does not send commit %s when asked for it by SHA (%s) while building %s: "+
+				"set spec.source.git.ref to the branch or tag it was taken from (refs/heads/main), which flow build --source git renders",
+				repo, f.gitRev, quoted, f.image())}
+	case strings.Contains(low, "reference not found") || strings.Contains(low, "invalid branch"):
+		what := "revision " + orDefault(f.gitRev, "HEAD")
+		if f.gitRef != "" {
+			what = "ref " + f.gitRef
+		}
+		return classification{reason: v1alpha1.ReasonRevisionNotFound,
+			message: fmt.Sprintf("%s is no branch or tag of %s (%s) while building %s: use an existing branch, tag, refs/... name or full 40-character commit SHA in spec.source.git.revision",
+				what, repo, quoted, f.image())}
+	case strings.Contains(low, "object not found"):
+		where := ""
+		if f.gitRef != "" {
+			where = " reachable from " + f.gitRef
+		}
+		return classification{reason: v1alpha1.ReasonRevisionNotFound,
+			message: fmt.Sprintf("commit %s is not in %s%s (%s) while building %s: check spec.source.git.revision, and that the commit was pushed to the branch or tag in spec.source.git.ref",
+				orDefault(f.gitRev, "?"), repo, where, quoted, f.image())}
+	case f.contextSubPath != "" && strings.Contains(low, "no such file or directory") && strings.Contains(e, "/kaniko/buildcontext"):
+		return classification{reason: v1alpha1.ReasonSubPathNotFound,
+			message: fmt.Sprintf("spec.source.git.subPath %q is no directory of %s%s while building %s: use a path relative to the repository root, as it is in that commit",
+				f.contextSubPath, repo, revText(f.gitRev), f.image())}
+	case isNetwork(e):
+		return classification{reason: v1alpha1.ReasonSourceFetchFailed,
+			message: fmt.Sprintf("cannot reach the Git server of %s while building %s: %s; check the host in spec.source.git.url, the cluster's network and the server's TLS certificate",
+				repo, f.image(), netCause(e))}
+	}
+	return classification{reason: v1alpha1.ReasonSourceFetchFailed,
+		message: fmt.Sprintf("Kaniko could not clone %s%s for %s: %s; check spec.source.git.url and spec.source.git.revision", repo, revText(f.gitRev), f.image(), clip(e, 500))}
+}
+
+// gitCause is the go-git error after Kaniko's "error resolving source context: " prefix.
+func gitCause(e string) string {
+	if rest, ok := afterFold(e, "error resolving source context: "); ok {
+		return strings.TrimSpace(rest)
+	}
+	return e
 }
 
 // classifyBuild handles "error building image: ...": a base image pull or a Dockerfile step.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
+	"github.com/fleetflow/flow-build/internal/gitresolve"
 	"github.com/fleetflow/flow-build/internal/userns"
 )
 
@@ -437,6 +438,8 @@ type facts struct {
 	serviceAccount string
 	bundle         string
 	gitURL, gitRev string
+	gitRef         string // the branch or tag a pinned commit is cloned from
+	gitSecret      string // spec.source.git.secretRef
 	dockerfile     string
 	target         string
 	memoryLimit    string
@@ -513,6 +516,9 @@ func factsOf(pod *corev1.Pod) facts {
 			if e.Name == "GIT_PULL_METHOD" && e.Value != "" {
 				scheme = e.Value
 			}
+			if e.Name == gitresolve.PasswordEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				f.gitSecret = e.ValueFrom.SecretKeyRef.Name
+			}
 		}
 		for _, a := range c.Args {
 			name, value, _ := strings.Cut(a, "=")
@@ -536,6 +542,9 @@ func factsOf(pod *corev1.Pod) facts {
 					f.contextIsGit = true
 					repo, rev, _ := strings.Cut(rest, "#")
 					f.gitURL = scheme + "://" + repo
+					if ref, commit, ok := strings.Cut(rev, "#"); ok {
+						f.gitRef, rev = ref, commit
+					}
 					if rev != "" {
 						f.gitRev = rev
 					}
@@ -696,6 +705,15 @@ func UserNamespace(pod *corev1.Pod) (userns.Mapping, bool) {
 		}
 	}
 	return nil, false
+}
+
+// GitCommit is the commit the probe of a git build pod resolved the branch or tag to build to,
+// and false while it has not reported one.
+func GitCommit(pod *corev1.Pod) (string, bool) {
+	if s := containerStatus(pod.Status.InitContainerStatuses, ProbeContainer); s != nil && s.State.Terminated != nil {
+		return gitresolve.FromMessage(s.State.Terminated.Message)
+	}
+	return "", false
 }
 
 // UserNamespaceStatus is status.userNamespace for pod, which asked for a user namespace when

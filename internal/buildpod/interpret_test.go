@@ -366,6 +366,13 @@ func TestInterpretWithLog(t *testing.T) {
 	gitBuild := func(ib *v1alpha1.ImageBuild) {
 		ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://github.com/acme/shop.git", Revision: "release"}}
 	}
+	gitBuildWithSecret := func(ib *v1alpha1.ImageBuild) {
+		gitBuild(ib)
+		ib.Spec.Source.Git.SecretRef = &v1alpha1.LocalSecretReference{Name: "git-cred"}
+	}
+	gitBuildPinned := func(ib *v1alpha1.ImageBuild) {
+		ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://github.com/acme/shop.git", Revision: strings.Repeat("c", 40), Ref: "refs/heads/gone"}}
+	}
 	tests := []struct {
 		name     string
 		mutate   func(ib *v1alpha1.ImageBuild)
@@ -375,20 +382,89 @@ func TestInterpretWithLog(t *testing.T) {
 		contains []string
 	}{
 		{
-			name:     "git clone refused",
+			name:     "git: private repository, no credentials",
 			mutate:   gitBuild,
 			termMsg:  usageTail,
-			log:      "Enumerating objects: 5, done.\nError: error resolving source context: authentication required\nUsage:\n  executor [flags]\n  executor [command]\n\nFlags:\n" + usageTail,
-			reason:   v1alpha1.ReasonSourceFetchFailed,
-			contains: []string{"could not clone https://github.com/acme/shop.git at release", "authentication required", "only public repositories"},
+			log:      "Enumerating objects: 5, done.\nError: error resolving source context: authentication required: authentication required\nUsage:\n  executor [flags]\n  executor [command]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonAuthenticationFailed,
+			contains: []string{"https://github.com/acme/shop.git asks for credentials", "spec.source.git.secretRef", "--git-credentials=forward"},
 		},
 		{
-			name:     "git revision missing",
+			name:     "git: credentials refused",
+			mutate:   gitBuildWithSecret,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: authentication required: Invalid username or password.\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonAuthenticationFailed,
+			contains: []string{"refused the credentials of Secret git-cred", "Invalid username or password", "expired"},
+		},
+		{
+			name:     "git: token may not read",
+			mutate:   gitBuildWithSecret,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: authorization failed: \nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonAuthenticationFailed,
+			contains: []string{"refused the credentials of Secret git-cred"},
+		},
+		{
+			name:     "git: repository not found, anonymous",
+			mutate:   gitBuild,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: repository not found: Repository not found.\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonRepositoryNotFound,
+			contains: []string{"no repository https://github.com/acme/shop.git", "if the repository is private", "spec.source.git.secretRef"},
+		},
+		{
+			name:     "git: revision missing",
 			mutate:   gitBuild,
 			termMsg:  usageTail,
 			log:      "Error: error resolving source context: invalid branch: release\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonRevisionNotFound,
+			contains: []string{"revision release is no branch or tag of https://github.com/acme/shop.git"},
+		},
+		{
+			name:     "git: pinned ref missing",
+			mutate:   gitBuildPinned,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: reference not found\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonRevisionNotFound,
+			contains: []string{"ref refs/heads/gone is no branch or tag"},
+		},
+		{
+			name:     "git: pinned commit not on its branch",
+			mutate:   gitBuildPinned,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: object not found\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonRevisionNotFound,
+			contains: []string{"commit " + strings.Repeat("c", 40) + " is not in https://github.com/acme/shop.git reachable from refs/heads/gone"},
+		},
+		{
+			name: "git: commit by SHA on a stock server",
+			mutate: func(ib *v1alpha1.ImageBuild) {
+				ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://git.example.com/shop.git", Revision: strings.Repeat("c", 40)}}
+			},
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: server does not support exact SHA1 refspec\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonRevisionNotFound,
+			contains: []string{"set spec.source.git.ref"},
+		},
+		{
+			name: "git: sub path missing",
+			mutate: func(ib *v1alpha1.ImageBuild) {
+				gitBuild(ib)
+				ib.Spec.Source.Git.SubPath = "services/api"
+			},
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: stat /kaniko/buildcontext/services/api: no such file or directory\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
+			reason:   v1alpha1.ReasonSubPathNotFound,
+			contains: []string{`spec.source.git.subPath "services/api" is no directory of https://github.com/acme/shop.git at release`},
+		},
+		{
+			name:     "git: server unreachable",
+			mutate:   gitBuild,
+			termMsg:  usageTail,
+			log:      "Error: error resolving source context: Get \"https://github.com/acme/shop.git/info/refs?service=git-upload-pack\": dial tcp 10.0.0.9:443: connect: connection refused\nUsage:\n  executor [flags]\n\nFlags:\n" + usageTail,
 			reason:   v1alpha1.ReasonSourceFetchFailed,
-			contains: []string{"the revision does not exist"},
+			contains: []string{"cannot reach the Git server", "connection refused"},
 		},
 		{
 			name:     "Dockerfile missing from the bundle",

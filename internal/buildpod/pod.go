@@ -25,6 +25,7 @@ import (
 
 	"github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/bundle"
+	"github.com/fleetflow/flow-build/internal/gitresolve"
 	"github.com/fleetflow/flow-build/internal/kubename"
 	"github.com/fleetflow/flow-build/internal/platform"
 	"github.com/fleetflow/flow-build/internal/userns"
@@ -347,13 +348,21 @@ func build(ib *v1alpha1.ImageBuild, pl *Placement, attempt int32, opts Options) 
 		}
 		// Kaniko clones over https unless told otherwise; an http:// URL must say so.
 		kaniko.Env = append(kaniko.Env, corev1.EnvVar{Name: "GIT_PULL_METHOD", Value: pullMethod})
+		credentials := gitCredentialsEnv(spec.Source.Git)
+		kaniko.Env = append(kaniko.Env, credentials...)
 		// Nothing to fetch, but the pod must still say whether it got a user namespace, and
-		// Kaniko's image has no shell to ask it with.
+		// Kaniko's image has no shell to ask it with. For a branch or tag, the same container
+		// finds out which commit it names, just before Kaniko clones it, for the status.
+		probeArgs := []string{userns.ProbeCommand}
+		if g := spec.Source.Git; !v1alpha1.GitCommitRE.MatchString(g.Revision) {
+			probeArgs = append(probeArgs, "--git-url="+g.URL, "--git-revision="+g.Revision)
+		}
 		pod.Spec.InitContainers = []corev1.Container{{
 			Name:            ProbeContainer,
 			Image:           opts.FetcherImage,
 			ImagePullPolicy: opts.PullPolicy,
-			Args:            []string{userns.ProbeCommand},
+			Args:            probeArgs,
+			Env:             credentials,
 			// As for fetch-source: free, and what a ResourceQuota may demand.
 			Resources:                resources,
 			TerminationMessagePath:   TerminationLogPath,
@@ -505,9 +514,10 @@ func kanikoArgs(spec *v1alpha1.ImageBuildSpec, pl *Placement, contextArgs []stri
 }
 
 // gitContext maps a GitSource to Kaniko's git context flags. Kaniko's syntax
-// (pkg/buildcontext/git.go in v1.24.0) is `git://<host>/<path>[#<ref>]` with the scheme chosen by
-// GIT_PULL_METHOD; `#refs/...` names a ref, `#<40 hex>` a commit, and a short branch or tag
-// name only resolves through `--git=branch=<name>`.
+// (pkg/buildcontext/git.go in v1.24.0) is `git://<host>/<path>[#<ref>[#<commit>]]` with the scheme
+// chosen by GIT_PULL_METHOD; `#refs/...` names a ref, `#<40 hex>` a commit (fetched by SHA),
+// `#<ref>#<commit>` clones the ref and checks the commit out, and a short branch or tag name only
+// resolves through `--git=branch=<name>`.
 func gitContext(g *v1alpha1.GitSource) (args []string, pullMethod string, err error) {
 	u, err := url.Parse(g.URL)
 	if err != nil {
@@ -537,6 +547,14 @@ func gitContext(g *v1alpha1.GitSource) (args []string, pullMethod string, err er
 	case rev == "":
 	case strings.ContainsAny(rev, "# \t\n"):
 		return nil, "", fmt.Errorf("spec.source.git.revision %q must be one branch, tag or commit without '#' or spaces", rev)
+	case fullSHA.MatchString(rev) && g.Ref != "":
+		// Kaniko clones the ref and checks the commit out: no server is asked for a commit it
+		// does not advertise, which stock servers refuse ("server does not support exact SHA1
+		// refspec").
+		if !v1alpha1.GitRefRE.MatchString(g.Ref) {
+			return nil, "", fmt.Errorf("spec.source.git.ref %q must be a full branch or tag ref such as refs/heads/main or refs/tags/v1.2.0", g.Ref)
+		}
+		context += "#" + g.Ref + "#" + strings.ToLower(rev)
 	case fullSHA.MatchString(rev):
 		context += "#" + strings.ToLower(rev)
 	case strings.HasPrefix(rev, "refs/"):
@@ -557,7 +575,24 @@ func gitContext(g *v1alpha1.GitSource) (args []string, pullMethod string, err er
 	return append(args, extra...), u.Scheme, nil
 }
 
-var fullSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+var fullSHA = v1alpha1.GitCommitRE
+
+// gitCredentialsEnv passes the basic-auth Secret of spec.source.git.secretRef to the clone under
+// the names Kaniko reads (GIT_USERNAME, GIT_PASSWORD), by reference: the values never enter the
+// pod spec, so neither `kubectl describe pod` nor an event can show them.
+func gitCredentialsEnv(g *v1alpha1.GitSource) []corev1.EnvVar {
+	if g.SecretRef == nil {
+		return nil
+	}
+	from := func(key string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: g.SecretRef.Name}, Key: key}}
+	}
+	return []corev1.EnvVar{
+		{Name: gitresolve.UsernameEnv, ValueFrom: from(corev1.BasicAuthUsernameKey)},
+		{Name: gitresolve.PasswordEnv, ValueFrom: from(corev1.BasicAuthPasswordKey)},
+	}
+}
 
 func dockerfile(spec *v1alpha1.ImageBuildSpec) string {
 	if spec.Dockerfile == "" {

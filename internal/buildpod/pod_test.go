@@ -241,8 +241,23 @@ func assertPodInvariants(t *testing.T, ib *v1alpha1.ImageBuild, pod *corev1.Pod)
 	if first.Name != FetchContainer && first.Name != ProbeContainer || first.TerminationMessagePath != TerminationLogPath {
 		t.Errorf("first init container %s (termination message at %q) does not report the user namespace", first.Name, first.TerminationMessagePath)
 	}
-	if first.Name == ProbeContainer && !slices.Equal(first.Args, []string{"userns-probe"}) {
-		t.Errorf("probe args = %q", first.Args)
+	if first.Name == ProbeContainer {
+		want := []string{"userns-probe"}
+		if g := ib.Spec.Source.Git; g != nil && !v1alpha1.GitCommitRE.MatchString(g.Revision) {
+			// A branch or tag: the probe finds out which commit it names.
+			want = append(want, "--git-url="+g.URL, "--git-revision="+g.Revision)
+		}
+		if !slices.Equal(first.Args, want) {
+			t.Errorf("probe args = %q, want %q", first.Args, want)
+		}
+	}
+	// Credentials reach containers only by reference to their Secret.
+	for _, c := range append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		for _, e := range c.Env {
+			if strings.HasPrefix(e.Name, "GIT_") && e.Name != "GIT_PULL_METHOD" && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+				t.Errorf("container %s gets %s other than from a Secret: %+v", c.Name, e.Name, e)
+			}
+		}
 	}
 }
 
@@ -285,6 +300,21 @@ func TestBuildArgs(t *testing.T) {
 			want:   []string{"--context=git://github.com/acme/shop.git#0123456789abcdef0123456789abcdef01234567", "--dockerfile=Dockerfile"},
 			absent: []string{"--git=branch=0123456789ABCDEF0123456789abcdef01234567"},
 			env:    map[string]string{"GIT_PULL_METHOD": "https"},
+		},
+		{
+			name: "git commit pinned with its branch: clone the branch, check the commit out",
+			mutate: func(ib *v1alpha1.ImageBuild) {
+				ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://git.example.com/acme/shop.git", Revision: "0123456789ABCDEF0123456789abcdef01234567", Ref: "refs/heads/main"}}
+			},
+			want:   []string{"--context=git://git.example.com/acme/shop.git#refs/heads/main#0123456789abcdef0123456789abcdef01234567"},
+			absent: []string{"--git=branch=main"},
+		},
+		{
+			name: "git commit pinned with its tag",
+			mutate: func(ib *v1alpha1.ImageBuild) {
+				ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://git.example.com/acme/shop.git", Revision: strings.Repeat("a", 40), Ref: "refs/tags/v1.2.0"}}
+			},
+			want: []string{"--context=git://git.example.com/acme/shop.git#refs/tags/v1.2.0#" + strings.Repeat("a", 40)},
 		},
 		{
 			name: "git full ref goes into the fragment",
@@ -528,5 +558,52 @@ func TestBadGitURLDoesNotLeakCredentials(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret-token") {
 		t.Errorf("the error repeats the token: %v", err)
+	}
+}
+
+// A private repository's credentials reach the probe and Kaniko as references to the Secret's
+// keys, under the names Kaniko reads, and nowhere else in the pod.
+func TestBuildGitSecret(t *testing.T) {
+	ib := newBuild()
+	ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{
+		URL: "https://git.example.com/acme/private.git", Revision: "main", SecretRef: &v1alpha1.LocalSecretReference{Name: "git-cred"}}}
+	pod, err := Build(ib, 1, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"GIT_USERNAME": "username", "GIT_PASSWORD": "password"}
+	for _, c := range []corev1.Container{pod.Spec.InitContainers[0], pod.Spec.Containers[0]} {
+		got := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				if e.ValueFrom.SecretKeyRef.Name != "git-cred" || e.ValueFrom.SecretKeyRef.Optional != nil {
+					t.Errorf("%s: %s from %+v", c.Name, e.Name, e.ValueFrom.SecretKeyRef)
+				}
+				got[e.Name] = e.ValueFrom.SecretKeyRef.Key
+			}
+		}
+		if len(got) != 2 || got["GIT_USERNAME"] != want["GIT_USERNAME"] || got["GIT_PASSWORD"] != want["GIT_PASSWORD"] {
+			t.Errorf("%s: credentials from the Secret %v, want %v", c.Name, got, want)
+		}
+		for _, a := range c.Args {
+			if strings.Contains(a, "git-cred") || strings.Contains(a, "@git.example.com") {
+				t.Errorf("%s: argument %q names the credentials", c.Name, a)
+			}
+		}
+	}
+	if f := factsOf(pod); f.gitSecret != "git-cred" || f.gitURL != "https://git.example.com/acme/private.git" {
+		t.Errorf("facts: secret %q, url %q", f.gitSecret, f.gitURL)
+	}
+
+	// Without a secretRef the clone is anonymous: no credential variables at all.
+	ib.Spec.Source.Git.SecretRef = nil
+	pod, err = Build(ib, 1, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range append(pod.Spec.InitContainers[0].Env, pod.Spec.Containers[0].Env...) {
+		if e.Name == "GIT_USERNAME" || e.Name == "GIT_PASSWORD" {
+			t.Errorf("anonymous clone has %s", e.Name)
+		}
 	}
 }
