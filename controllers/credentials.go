@@ -65,6 +65,55 @@ func (r *ImageBuildReconciler) checkPushSecret(ctx context.Context, ib *buildv1.
 	return ctrl.Result{}, false, nil
 }
 
+// checkGitSecret makes sure the Secret of spec.source.git.secretRef exists, is a basic-auth
+// Secret with both keys and may serve this build before a pod is created: the pod takes the keys
+// as environment variables, and a missing one would leave it in CreateContainerConfigError, which
+// only `kubectl describe pod` shows.
+func (r *ImageBuildReconciler) checkGitSecret(ctx context.Context, ib *buildv1.ImageBuild) (ctrl.Result, bool, error) {
+	g := ib.Spec.Source.Git
+	if g == nil || g.SecretRef == nil || started(ib) {
+		return ctrl.Result{}, false, nil
+	}
+	name := g.SecretRef.Name
+	secret := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(err) && ib.Annotations[buildv1.AnnotationForwardedGitSecret] == "true":
+		wait := ib.CreationTimestamp.Add(forwardedSecretWait).Sub(r.Clock.Now())
+		if ib.Generation > 1 || wait <= 0 {
+			setFailed(ib, buildv1.ReasonSecretNotFound, fmt.Sprintf(
+				"git credentials Secret %s/%s, which flow build forwards for one build, is gone or never arrived; run flow build again, "+
+					"or name a kubernetes.io/basic-auth Secret of your own in spec.source.git.secretRef", ib.Namespace, name))
+			return ctrl.Result{}, true, nil
+		}
+		setInProgress(ib, buildv1.PhasePending, buildv1.ReasonPending, fmt.Sprintf(
+			"waiting for git credentials Secret %s/%s, which flow build forwards right after it creates the build", ib.Namespace, name))
+		return ctrl.Result{RequeueAfter: wait}, true, nil
+	case apierrors.IsNotFound(err):
+		setStalled(ib, buildv1.ReasonSecretNotFound, fmt.Sprintf(
+			"git credentials Secret %s/%s (spec.source.git.secretRef) does not exist; create it with `kubectl create secret generic %s -n %s "+
+				"--type=kubernetes.io/basic-auth --from-literal=username=<user> --from-literal=password=<access token>`; "+
+				"the build starts as soon as it exists", ib.Namespace, name, name, ib.Namespace))
+		return ctrl.Result{}, true, nil
+	case err != nil:
+		return ctrl.Result{}, true, fmt.Errorf("reading git credentials Secret %s/%s: %w", ib.Namespace, name, err)
+	}
+	if ephemeral(secret) && !metav1.IsControlledBy(secret, ib) {
+		setFailed(ib, buildv1.ReasonInvalidSpec, fmt.Sprintf(
+			"git credentials Secret %s/%s holds credentials that flow build forwarded for another build, and serves only that build; "+
+				"name a Secret of your own in spec.source.git.secretRef", ib.Namespace, name))
+		return ctrl.Result{}, true, nil
+	}
+	if secret.Type != corev1.SecretTypeBasicAuth || len(secret.Data[corev1.BasicAuthUsernameKey]) == 0 || len(secret.Data[corev1.BasicAuthPasswordKey]) == 0 {
+		setFailed(ib, buildv1.ReasonInvalidSpec, fmt.Sprintf(
+			"git credentials Secret %s/%s must be of type %s with the keys %s and %s (it is of type %q); recreate it with "+
+				"`kubectl create secret generic %s --type=kubernetes.io/basic-auth --from-literal=username=<user> --from-literal=password=<access token>`",
+			ib.Namespace, name, corev1.SecretTypeBasicAuth, corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey, secret.Type, name))
+		return ctrl.Result{}, true, nil
+	}
+	return ctrl.Result{}, false, nil
+}
+
 // waitForForwardedSecret handles a build whose forwarded Secret is not there: `flow build` creates
 // it right after the build, so at first the build simply waits for it; a Secret that never comes
 // means the CLI was interrupted, and one that is gone on a later generation was deleted when an
@@ -112,23 +161,32 @@ func (r *ImageBuildReconciler) pushSecretGone(ctx context.Context, ib *buildv1.I
 	return true, nil
 }
 
-// dropForwardedSecret deletes the push Secret that `flow build` forwarded for this build only.
+// dropForwardedSecret deletes the push and git Secrets that `flow build` forwarded for this build only.
 // The owner reference would remove it with the ImageBuild anyway; deleting it at once keeps
 // credentials in the cluster for minutes rather than until the TTL.
 func (r *ImageBuildReconciler) dropForwardedSecret(ctx context.Context, ib *buildv1.ImageBuild) error {
-	if ib.Spec.PushSecretRef == nil {
-		return nil
+	var names []string
+	if ib.Spec.PushSecretRef != nil {
+		names = append(names, ib.Spec.PushSecretRef.Name)
 	}
-	secret := secretMetadata()
-	key := client.ObjectKey{Namespace: ib.Namespace, Name: ib.Spec.PushSecretRef.Name}
-	if err := r.metadata().Get(ctx, key, secret); err != nil {
-		return client.IgnoreNotFound(err)
+	if g := ib.Spec.Source.Git; g != nil && g.SecretRef != nil {
+		names = append(names, g.SecretRef.Name)
 	}
-	if !ephemeral(secret) || !metav1.IsControlledBy(secret, ib) {
-		return nil
-	}
-	if err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting forwarded push Secret %s: %w", key, err)
+	for _, name := range names {
+		secret := secretMetadata()
+		key := client.ObjectKey{Namespace: ib.Namespace, Name: name}
+		if err := r.metadata().Get(ctx, key, secret); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return err
+			}
+			continue
+		}
+		if !ephemeral(secret) || !metav1.IsControlledBy(secret, ib) {
+			continue
+		}
+		if err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting forwarded Secret %s: %w", key, err)
+		}
 	}
 	return nil
 }

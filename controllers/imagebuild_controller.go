@@ -176,6 +176,7 @@ func (r *ImageBuildReconciler) runSteps(ctx context.Context, ib *buildv1.ImageBu
 		r.startGeneration,
 		r.checkPushSecret,
 		r.reuseUnchanged,
+		r.checkGitSecret,
 		r.checkServiceAccount,
 		r.ensurePod,
 	} {
@@ -275,6 +276,7 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod) (ctrl.Result, bool, error) {
 	ib.Status.PodName = pod.Name
 	r.recordUserNamespace(ib, &ib.Status.UserNamespace, pod, "")
+	recordGitCommit(ib, pod)
 	result := buildpod.Interpret(pod)
 	switch {
 	case result.Lost:
@@ -512,11 +514,18 @@ func serviceAccountName(o client.Object) []string {
 	return nil
 }
 
+// pushSecretName lists the Secrets a build mounts or reads: its push Secret and its git
+// credentials.
 func pushSecretName(o client.Object) []string {
-	if ref := o.(*buildv1.ImageBuild).Spec.PushSecretRef; ref != nil {
-		return []string{ref.Name}
+	ib := o.(*buildv1.ImageBuild)
+	var names []string
+	if ref := ib.Spec.PushSecretRef; ref != nil {
+		names = append(names, ref.Name)
 	}
-	return nil
+	if g := ib.Spec.Source.Git; g != nil && g.SecretRef != nil && (len(names) == 0 || names[0] != g.SecretRef.Name) {
+		names = append(names, g.SecretRef.Name)
+	}
+	return names
 }
 
 // waitingForSlot indexes a build that waits for a free slot (or has just been accepted, which
@@ -607,9 +616,26 @@ func sourceStatus(ib *buildv1.ImageBuild) *buildv1.SourceStatus {
 			}
 		}
 	case ib.Spec.Source.Git != nil:
-		return &buildv1.SourceStatus{GitRevision: ib.Spec.Source.Git.Revision}
+		st := &buildv1.SourceStatus{GitRevision: ib.Spec.Source.Git.Revision}
+		if rev := ib.Spec.Source.Git.Revision; buildv1.GitCommitRE.MatchString(rev) {
+			// Pinned: Kaniko checks out exactly this commit or fails.
+			st.GitCommit = strings.ToLower(rev)
+		}
+		return st
 	}
 	return nil
+}
+
+// recordGitCommit puts the commit a branch or tag named when the build pod resolved it into the
+// status, once the pod reported it.
+func recordGitCommit(ib *buildv1.ImageBuild, pod *corev1.Pod) {
+	st := ib.Status.Source
+	if st == nil || ib.Spec.Source.Git == nil || st.GitCommit != "" {
+		return
+	}
+	if commit, ok := buildpod.GitCommit(pod); ok {
+		st.GitCommit = commit
+	}
 }
 
 func equalStatus(a, b *buildv1.ImageBuild) bool {
