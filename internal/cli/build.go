@@ -42,6 +42,8 @@ type buildOptions struct {
 	platforms  []string
 	registry   string
 	pushSecret string
+	gitSecret  string
+	gitCreds   string
 	timeout    time.Duration
 	ttl        time.Duration
 	wait       bool
@@ -143,12 +145,15 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.StringVarP(&o.file, "file", "f", "", "FleetFlow config file (default: $FLEETFLOW_CONFIG_PATH, else $FLEET_PROJECT_ROOT/.fleetflow/fleet.kdl, else .fleetflow/fleet.kdl, fleet.kdl or flow.kdl found from the working directory up)")
 	f.StringVarP(&o.output, "output", "o", "", "print the ImageBuild manifests as yaml or json for GitOps and create nothing in the cluster")
 	f.StringVar(&o.source, "source", "bundle", "how the cluster gets the build context: bundle (pack and push it) or git (the checkout's remote and HEAD commit)")
+	f.StringVar(&o.gitSecret, "git-secret", "", "with --source git: kubernetes.io/basic-auth Secret (username, password or access token) the cluster clones a private repository with")
+	f.StringVar(&o.gitCreds, "git-credentials", gitCredentialsNone, "with --source git: forward to lend the builds your own git credentials for the repository's host (git credential fill) in a Secret owned by each build and deleted when it ends; none clones anonymously")
 	f.StringVar(&o.bundleRepo, "bundle-repository", "", "repository for source bundles (default: each image's own repository)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print what flow resolves and every registry request (credentials are never printed)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no notes (stage chosen, uploads, hints); progress, warnings and errors still show")
 	o.kube.bind(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions([]string{"bundle", "git"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("git-credentials", cobra.FixedCompletions([]string{gitCredentialsNone, gitCredentialsForward}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -197,6 +202,15 @@ func (o *buildOptions) Validate() error {
 		return usageError(txt("--output %q: use yaml or json", "--output %q: yaml か json を指定してください", o.output))
 	case o.source != "bundle" && o.source != "git":
 		return usageError(txt("--source %q: use bundle or git", "--source %q: bundle か git を指定してください", o.source))
+	case o.gitCreds != gitCredentialsNone && o.gitCreds != gitCredentialsForward:
+		return usageError(txt("--git-credentials %q: use forward or none", "--git-credentials %q: forward か none を指定してください", o.gitCreds))
+	case (o.gitSecret != "" || o.gitCreds == gitCredentialsForward) && o.source != "git":
+		return usageError(txt("--git-secret and --git-credentials are for --source git: a bundle carries no repository to clone", "--git-secret と --git-credentials は --source git 用です。バンドルにはクローンするリポジトリがありません"))
+	case o.gitSecret != "" && o.gitCreds == gitCredentialsForward:
+		return usageError(txt("give either --git-secret or --git-credentials=forward, not both", "--git-secret と --git-credentials=forward はどちらか一方だけを指定してください"))
+	case o.gitCreds == gitCredentialsForward && o.output != "":
+		return usageError(txt("--git-credentials=forward creates a Secret in the cluster, and -o creates nothing: for manifests, create a kubernetes.io/basic-auth Secret once and name it with --git-secret",
+			"--git-credentials=forward はクラスターに Secret を作成しますが、-o は何も作成しません。マニフェストには kubernetes.io/basic-auth Secret を一度作成し、--git-secret で指定してください"))
 	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
 		return usageError(txt("--timeout %s: use a duration between 10s and 24h", "--timeout %s: 10s から 24h の間で指定してください", o.timeout))
 	case o.ttl < 0:
@@ -245,7 +259,7 @@ func (o *buildOptions) Run(ctx context.Context) error {
 	runID := newRunID()
 	params := manifestParams{
 		project: plan.Project, stage: plan.Stage, runID: runID, push: o.push,
-		timeout: o.timeout, pushSecret: o.pushSecret, stableNames: o.output != "",
+		timeout: o.timeout, pushSecret: o.pushSecret, gitSecret: o.gitSecret, stableNames: o.output != "",
 	}
 	if o.output == "" {
 		params.ttl = o.ttl
@@ -272,6 +286,12 @@ func (o *buildOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	var gitCreds map[string]gitCredential
+	if o.gitCreds == gitCredentialsForward {
+		if gitCreds, err = gitCredentials(ctx, o.env.WorkDir, targets); err != nil {
+			return err
+		}
+	}
 	keychain := registryauth.Keychain(o.env.Getenv)
 	if err := o.preflight(ctx, targets, keychain); err != nil {
 		return err
@@ -285,7 +305,7 @@ func (o *buildOptions) Run(ctx context.Context) error {
 	if o.output != "" {
 		return render(o.env.Stdout, o.output, targets, params)
 	}
-	builds, err := cl.create(ctx, targets, params, keychain, o.pushSecret == "")
+	builds, err := cl.create(ctx, targets, params, keychain, o.pushSecret == "", gitCreds)
 	if err != nil {
 		return err
 	}
@@ -356,7 +376,7 @@ func (o *buildOptions) resolve(ctx context.Context) (*fleetconfig.Plan, []*targe
 			t.build.Service, strings.Join(t.push.Images(), ", "), t.build.DockerfileRel, t.build.ContextRel, t.build.Target, t.build.Platforms, names)
 	}
 	if o.source == "git" && len(targets) > 0 {
-		if err := gitSources(ctx, targets); err != nil {
+		if err := gitSources(ctx, targets, o.notef); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -143,7 +143,10 @@ func (c *cluster) explain(err error, doing usererr.Text) error {
 // create, so that no moment exists in which credentials sit in the cluster without an owner: if
 // flow dies in between, the build waits a little for its Secret and then fails, and the garbage
 // collector removes the Secret with the build in any case.
-func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool) ([]*buildv1.ImageBuild, error) {
+//
+// gitCreds, when set, are the local git credentials by repository URL, forwarded the same way in a
+// kubernetes.io/basic-auth Secret per git build.
+func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool, gitCreds map[string]gitCredential) ([]*buildv1.ImageBuild, error) {
 	var created []client.Object
 	rollback := func() {
 		// A fresh context: the caller's may be the one that was cancelled.
@@ -166,6 +169,14 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 				params.forwardedSecret = true
 			}
 		}
+		gitCred, lendGit := gitCredential{}, false
+		if t.git != nil && gitCreds != nil {
+			gitCred, lendGit = gitCreds[t.git.URL]
+			if lendGit {
+				params.gitSecret = forwardedGitSecretName(p.runID, t.build.Service)
+				params.forwardedGitSecret = true
+			}
+		}
 		ib := imageBuild(t, params)
 		if err := c.client.Create(ctx, ib); err != nil {
 			rollback()
@@ -173,30 +184,45 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		}
 		created = append(created, ib)
 		builds = append(builds, ib)
-		if config == nil {
-			continue
+		if config != nil {
+			secret := c.ephemeralSecret(ib, params.pushSecret, p.runID, t.build.Service, corev1.SecretTypeDockerConfigJson,
+				map[string][]byte{corev1.DockerConfigJsonKey: config})
+			if err := c.client.Create(ctx, secret); err != nil {
+				rollback()
+				return nil, c.explain(err, txt("creating the push Secret of %s failed", "%s のプッシュ用 Secret の作成に失敗しました", t.build.Service))
+			}
+			created = append(created, secret)
 		}
-		owner := metav1.NewControllerRef(ib, buildv1.ImageBuildKind)
-		// Blocking the owner's deletion would need permission on imagebuilds/finalizers, which a
-		// user who may only create ImageBuilds lacks; the Secret has nothing to finish anyway.
-		owner.BlockOwnerDeletion = ptr.To(false)
-		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: params.pushSecret, Namespace: c.namespace,
-				Labels:          map[string]string{buildv1.LabelRun: p.runID, buildv1.LabelService: kubename.LabelValue(t.build.Service)},
-				Annotations:     map[string]string{buildv1.AnnotationEphemeralSecret: "true"},
-				OwnerReferences: []metav1.OwnerReference{*owner},
-			},
-			Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+		if lendGit {
+			secret := c.ephemeralSecret(ib, params.gitSecret, p.runID, t.build.Service, corev1.SecretTypeBasicAuth,
+				map[string][]byte{corev1.BasicAuthUsernameKey: []byte(gitCred.username), corev1.BasicAuthPasswordKey: []byte(gitCred.password)})
+			if err := c.client.Create(ctx, secret); err != nil {
+				rollback()
+				return nil, c.explain(err, txt("creating the git credentials Secret of %s failed", "%s の Git 認証情報 Secret の作成に失敗しました", t.build.Service))
+			}
+			created = append(created, secret)
 		}
-		if err := c.client.Create(ctx, secret); err != nil {
-			rollback()
-			return nil, c.explain(err, txt("creating the push Secret of %s failed", "%s のプッシュ用 Secret の作成に失敗しました", t.build.Service))
-		}
-		created = append(created, secret)
 	}
 	return builds, nil
+}
+
+// ephemeralSecret is a Secret lending local credentials to the one build ib: owned by it and
+// marked so that the controller lets no other build use it and deletes it when ib ends.
+func (c *cluster) ephemeralSecret(ib *buildv1.ImageBuild, name, runID, service string, typ corev1.SecretType, data map[string][]byte) *corev1.Secret {
+	owner := metav1.NewControllerRef(ib, buildv1.ImageBuildKind)
+	// Blocking the owner's deletion would need permission on imagebuilds/finalizers, which a
+	// user who may only create ImageBuilds lacks; the Secret has nothing to finish anyway.
+	owner.BlockOwnerDeletion = ptr.To(false)
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: c.namespace,
+			Labels:          map[string]string{buildv1.LabelRun: runID, buildv1.LabelService: kubename.LabelValue(service)},
+			Annotations:     map[string]string{buildv1.AnnotationEphemeralSecret: "true"},
+			OwnerReferences: []metav1.OwnerReference{*owner},
+		},
+		Type: typ,
+		Data: data,
+	}
 }
 
 // forwardedSecretName names the push Secret forwarded for one service of one run. The run ID is

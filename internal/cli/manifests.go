@@ -34,6 +34,10 @@ type manifestParams struct {
 	// forwardedSecret says that pushSecret is created by this run right after the ImageBuild,
 	// from the local credentials (AnnotationForwardedPushSecret).
 	forwardedSecret bool
+	// gitSecret is spec.source.git.secretRef of git builds; forwardedGitSecret says that this run
+	// creates it right after the ImageBuild (AnnotationForwardedGitSecret).
+	gitSecret          string
+	forwardedGitSecret bool
 	// stableNames gives rendered manifests (-o yaml) names that stay the same from one run to the
 	// next, so that applying a newer render updates the ImageBuild (a new generation, a rebuild)
 	// instead of piling up new objects. Builds created by the CLI get fresh generated names.
@@ -72,6 +76,9 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 	}
 	if t.git != nil {
 		ib.Spec.Source.Git = t.git.DeepCopy()
+		if p.gitSecret != "" {
+			ib.Spec.Source.Git.SecretRef = &buildv1.LocalSecretReference{Name: p.gitSecret}
+		}
 	} else {
 		ib.Spec.Source.Bundle = &buildv1.BundleSource{Image: t.bundleRef}
 	}
@@ -86,6 +93,12 @@ func imageBuild(t *target, p manifestParams) *buildv1.ImageBuild {
 	}
 	if p.forwardedSecret {
 		ib.Annotations = map[string]string{buildv1.AnnotationForwardedPushSecret: "true"}
+	}
+	if p.forwardedGitSecret && ib.Spec.Source.Git != nil {
+		if ib.Annotations == nil {
+			ib.Annotations = map[string]string{}
+		}
+		ib.Annotations[buildv1.AnnotationForwardedGitSecret] = "true"
 	}
 	if p.timeout > 0 {
 		ib.Spec.Timeout = &metav1.Duration{Duration: p.timeout}
