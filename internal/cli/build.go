@@ -133,7 +133,7 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.BoolVar(&o.push, "push", false, "push the built images to their registries")
 	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
 	f.StringArrayVar(&o.platforms, "platform", nil, "build for these platforms, comma-separated or repeated (linux/amd64,linux/arm64): one image index with an image per platform (default: the service's platform(s) in the config, else one image for the cluster node that builds it)")
-	f.BoolVar(&o.noCache, "no-cache", false, "build without Kaniko's layer cache")
+	f.BoolVar(&o.noCache, "no-cache", false, "always build: no layer cache, and no reuse of an image built earlier from the same inputs (for Dockerfiles that download unpinned things)")
 	f.StringArrayVarP(&o.services, "service", "n", nil, "build only this service of the stage (repeatable); as fleet build's -n")
 	f.StringVarP(&o.stageFlag, "stage", "s", "", "the stage (default: the STAGE argument, else $FLEET_STAGE, else the stage named default, else the only stage)")
 	f.StringVar(&o.registry, "registry", "", "registry for every image of the run: images become <registry>/<project>-<service>")

@@ -591,3 +591,41 @@ func TestIntegration_VerboseNeverPrintsCredentials(t *testing.T) {
 		t.Error("-v printed the registry password")
 	}
 }
+
+// A service the operator found up to date ends with its ✓ line, the reused digest and "(up to
+// date)" in the user's language, and no Pushing block.
+func TestIntegration_BuildPrintsUpToDate(t *testing.T) {
+	for _, tt := range []struct{ lang, note string }{
+		{"C.UTF-8", "(最新のため再ビルド不要)"},
+		{"en_US.UTF-8", "(up to date)"},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			f := newFixture(t)
+			f.env["LANG"] = tt.lang
+			stop := f.controller(func(ib *buildv1.ImageBuild) {
+				succeed(ib)
+				if ib.Labels[buildv1.LabelService] == "api" {
+					ib.Status.PodName = ""
+					setReady(ib, metav1.ConditionTrue, buildv1.ReasonUpToDate, "up to date")
+				}
+			})
+			defer stop()
+			code, stdout, stderr := f.flow("build", "--push", "--tag", "v1.2.0", "prod")
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			host := f.reg.Host
+			for _, want := range []string{
+				fmt.Sprintf("✓ api: %s/shop/shop-api:v1.2.0 (%s) %s\n", host, fakeDigest(host+"/shop/shop-api"), tt.note),
+				fmt.Sprintf("✓ worker: %s/shop/shop-worker:v1.2.0 (%s)\n", host, fakeDigest(host+"/shop/shop-worker")),
+			} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			if strings.Contains(stdout, "Pushing api...") {
+				t.Errorf("an up-to-date service shows a Pushing block:\n%s", stdout)
+			}
+		})
+	}
+}

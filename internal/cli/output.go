@@ -173,6 +173,10 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 				s.task.Succeeded([]string{s.target.push.Image() + " built, not pushed (add --push to push it)"}, "")
 			case o == nil:
 				s.task.Succeeded(nil, "")
+			case ready != nil && ready.Reason == buildv1.ReasonUpToDate:
+				// Nothing was built or pushed: the tags now name the image built earlier from the
+				// same inputs.
+				s.task.UpToDate(outputImages(ib), o.Digest, txt("(up to date)", "(最新のため再ビルド不要)").In(out.o.lang))
 			default:
 				s.task.Pushing(1, 1)
 				s.task.Succeeded(outputImages(ib), o.Digest)

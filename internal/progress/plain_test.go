@@ -543,3 +543,31 @@ func TestPlainPlatformFails(t *testing.T) {
 ✗ worker: BuildFailed: linux/arm64 failed: RUN make failed
 `)
 }
+
+// A service whose image was up to date ends with its closing line, the reused digest and the
+// note, next to one that built.
+func TestPlainUpToDate(t *testing.T) {
+	var buf bytes.Buffer
+	p := plain(&buf)
+	a, w := p.Add(api), p.Add(worker)
+	a.Pending("build accepted")
+	a.UpToDate([]string{"ghcr.io/org/myapp:v1.2.0", "ghcr.io/org/myapp:latest"}, apiDigest, "(up to date)")
+	a.Building(1, 2, "RUN make") // too late: the task has concluded
+	w.Building(1, 1, "")
+	w.Succeeded(nil, workerDigest)
+	p.Wait()
+	// The wait shows as it does for any build; no bar pretends that anything ran.
+	diff(t, buf.String(), `Building api...
+  → Dockerfile: ./services/api/Dockerfile
+  → Context: .
+  → Target: production
+  api    waiting: build accepted
+Building worker...
+  → Dockerfile: ./services/worker/Dockerfile
+  → Context: .
+  worker [####################################] 100%
+
+✓ api: ghcr.io/org/myapp:v1.2.0, ghcr.io/org/myapp:latest (`+apiDigest+`) (up to date)
+✓ worker: ghcr.io/org/myapp-worker:v1.2.0 (`+workerDigest+`)
+`)
+}

@@ -173,6 +173,7 @@ type Task struct {
 	// summary
 	images          []string
 	digest, message string
+	note            string // after the digest, for an image reused as it was
 
 	// platforms of a multi-platform build, in the order of Service.Platforms
 	platforms []*PlatformTask
@@ -296,21 +297,28 @@ func (t *Task) Pushing(done, total int) {
 // Succeeded reports the finished image: its names as "repo:tag", one per tag (none: the
 // service's Destinations), and its digest "sha256:…" (may be empty, e.g. for a build that was
 // not pushed). The running phase's bar is completed.
-func (t *Task) Succeeded(images []string, digest string) {
+func (t *Task) Succeeded(images []string, digest string) { t.succeed(images, digest, "") }
+
+// UpToDate reports an image that needed no build: one built earlier from the same inputs, which
+// the tags now point at. The closing line is Succeeded's, followed by note ("(up to date)", in
+// the user's language); no bar is completed, since nothing ran.
+func (t *Task) UpToDate(images []string, digest, note string) { t.succeed(images, digest, note) }
+
+func (t *Task) succeed(images []string, digest, note string) {
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t.inert || t.phase.concluded() {
 		return
 	}
-	t.images, t.digest = oneLines(images), oneLine(digest)
+	t.images, t.digest, t.note = oneLines(images), oneLine(digest), oneLine(note)
 	if len(t.images) == 0 {
 		t.images = t.svc.Destinations
 	}
 	for _, pt := range t.platforms {
 		pt.built()
 	}
-	if !p.live {
+	if !p.live && note == "" {
 		p.finish(t)
 	}
 	p.conclude(t, phaseSucceeded)
@@ -419,6 +427,9 @@ func (p *Printer) summary(t *Task) string {
 			s += digest
 		default:
 			s += "built"
+		}
+		if t.note != "" {
+			s += " " + t.note
 		}
 		return s + "\n"
 	case phaseFailed:
