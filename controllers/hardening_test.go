@@ -459,3 +459,32 @@ func containsPrefix(list []string, prefix string) bool {
 	}
 	return false
 }
+
+// A manager killed after it created a pod but before it wrote the status leaves a pod the status
+// does not know: the next manager adopts it, attempt and start time included, and builds no other.
+func TestPodCreatedByAKilledManagerIsAdopted(t *testing.T) {
+	e := newUnitEnv(t, nil)
+	key := e.create("orphan", nil)
+	ib := e.get(key)
+	pod, err := buildpod.Build(ib, 1, e.r.PodOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(key)
+	ib = e.get(key)
+	wantState(t, ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+	if ib.Status.PodName != pod.Name || ib.Status.Attempts != 1 || ib.Status.StartTime == nil || ib.Status.Source == nil {
+		t.Fatalf("status after adopting %s: pod %q attempts %d start %v source %v", pod.Name, ib.Status.PodName, ib.Status.Attempts, ib.Status.StartTime, ib.Status.Source)
+	}
+	// The adopted pod runs on the build's clock: a pod that never starts still times out.
+	e.clock.SetTime(start.Add(time.Hour))
+	e.reconcile(key)
+	wantState(t, e.get(key), buildv1.PhaseFailed, buildv1.ReasonTimeout)
+	list := &corev1.PodList{}
+	if err := e.c.List(context.Background(), list); err != nil || len(list.Items) != 0 {
+		t.Errorf("pods %d (err %v): want the timed-out pod deleted and no other created", len(list.Items), err)
+	}
+}

@@ -274,7 +274,7 @@ func (r *ImageBuildReconciler) createPod(ctx context.Context, ib *buildv1.ImageB
 }
 
 func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.ImageBuild, pod *corev1.Pod) (ctrl.Result, bool, error) {
-	ib.Status.PodName = pod.Name
+	r.recordPod(ib, pod)
 	r.recordUserNamespace(ib, &ib.Status.UserNamespace, pod, "")
 	recordGitCommit(ib, pod)
 	result := buildpod.Interpret(pod)
@@ -327,6 +327,32 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 	}
 	r.finish(ib, result.Phase, result.Reason, result.Message, result.Digest)
 	return ctrl.Result{}, true, nil
+}
+
+// recordPod notes the pod of the current attempt in the status. A manager killed between creating
+// a pod and writing the status leaves this to the next one, which finds the pod by its name: the
+// attempt and the start time come from the pod itself.
+func (r *ImageBuildReconciler) recordPod(ib *buildv1.ImageBuild, pod *corev1.Pod) {
+	ib.Status.PodName = pod.Name
+	if a := podAttempt(pod); a > ib.Status.Attempts {
+		ib.Status.Attempts = a
+	}
+	if ib.Status.StartTime == nil {
+		ib.Status.StartTime = r.podStart(pod)
+	}
+	if ib.Status.Source == nil {
+		ib.Status.Source = sourceStatus(ib)
+	}
+}
+
+// podStart is when a pod was created, as the start of its build.
+func (r *ImageBuildReconciler) podStart(pod *corev1.Pod) *metav1.Time {
+	if pod.CreationTimestamp.IsZero() {
+		now := metav1.NewTime(r.Clock.Now())
+		return &now
+	}
+	t := pod.CreationTimestamp
+	return &t
 }
 
 // stopPod ends a build that cannot succeed while its pod has not finished: the pod is deleted, so

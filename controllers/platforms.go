@@ -311,7 +311,14 @@ func (r *ImageBuildReconciler) ensurePlatformPod(ctx context.Context, ib *buildv
 			"a pod named %s exists but does not belong to this ImageBuild; delete it or rename the ImageBuild", name))
 		return 0, nil
 	}
+	// A manager killed between creating the pod and writing the status left this to us.
 	ps.PodName = pod.Name
+	if a := podAttempt(pod); a > ps.Attempts {
+		ps.Attempts = a
+	}
+	if ib.Status.StartTime == nil {
+		ib.Status.StartTime = r.podStart(pod)
+	}
 	r.recordUserNamespace(ib, &ps.UserNamespace, pod, ps.Platform)
 	result := buildpod.Interpret(pod)
 	switch {

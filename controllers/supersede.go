@@ -149,6 +149,15 @@ func podOwnerUID(o client.Object) []string {
 	return []string{string(ref.UID)}
 }
 
+// podAttempt is the attempt a build pod is, from its label.
+func podAttempt(p *corev1.Pod) int32 {
+	a, err := strconv.ParseInt(p.Labels[buildv1.LabelAttempt], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int32(a)
+}
+
 // podGeneration is the ImageBuild generation a build pod builds, from its label.
 func podGeneration(p *corev1.Pod) int64 {
 	gen, err := strconv.ParseInt(p.Labels[buildv1.LabelGeneration], 10, 64)

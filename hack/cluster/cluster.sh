@@ -7,6 +7,7 @@
 #   hack/cluster/cluster.sh status   say what runs (exit status 0 only if everything does)
 #   hack/cluster/cluster.sh load F.tar...  import docker-archive images into the node's containerd
 #   hack/cluster/cluster.sh registry stop|start  take the registry away and back (failure tests)
+#   hack/cluster/cluster.sh kubelet restart      restart the kubelet under running pods (failure tests)
 #
 # What `up` makes (all state under $FLOW_STATE, default $FLOW_CACHE/cluster, outside the clone, and
 # the containers' runtime state under $FLOW_RUN_DIR, default /run/flow-build):
@@ -635,11 +636,21 @@ export FLOW_BASE_IMAGE=$BUSYBOX_REF
 export DOCKER_CONFIG=$STATE/docker
 export KANIKO_IMAGE=$KANIKO_IMAGE
 export FLOW_CONTAINERD_SOCK=$CONTAINERD_SOCK
+export FLOW_CTR=$STATE/bin/ctr
+# The registry's own key pair, for tests that serve as the registry (a fault-injecting proxy).
+export FLOW_REGISTRY_CERT=$STATE/pki/registry.crt
+export FLOW_REGISTRY_KEY=$STATE/pki/registry.key
 export FLOW_KUBE_BIN=$KBIN
 # Go programs on the host (the flow CLI) trust the registry's CA through this bundle (system roots + it).
 export SSL_CERT_FILE=$STATE/pki/ca-bundle.crt
 export PATH=$KBIN:\$PATH
 EOF
+}
+
+start_kubelet() {
+  start_daemon kubelet "$KBIN/kubelet" --config="$STATE/config/kubelet.yaml" \
+    --kubeconfig="$STATE/config/kubelet.kubeconfig" --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet/pki" \
+    --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
 }
 
 cmd_up() {
@@ -696,9 +707,7 @@ cmd_up() {
     --authentication-kubeconfig="$STATE/config/scheduler.kubeconfig" --authorization-kubeconfig="$STATE/config/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --leader-elect=false --profiling=false
   wait_for containerd 30 "containerd to answer" ctr_ version
-  start_daemon kubelet "$KBIN/kubelet" --config="$STATE/config/kubelet.yaml" \
-    --kubeconfig="$STATE/config/kubelet.kubeconfig" --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet/pki" \
-    --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
+  start_kubelet
   start_daemon kube-proxy "$KBIN/kube-proxy" --config="$STATE/config/kube-proxy.yaml" --v=1
   step "controller-manager, scheduler, containerd, kubelet and kube-proxy started"
 
@@ -944,11 +953,29 @@ cmd_registry() {
   esac
 }
 
+# kubelet restart: stops the kubelet and starts it again, as a node's kubelet upgrade or crash would,
+# for tests of builds that run through it. Containers keep running meanwhile (containerd owns them).
+cmd_kubelet() {
+  need_root kubelet
+  [[ ${1:-} == restart ]] || die "usage: $0 kubelet restart"
+  daemon_pid kubelet >/dev/null || die "the kubelet of the local cluster is not running; run $0 up first"
+  KBIN=$FLOW_CACHE/kubernetes-$KUBE_VERSION/bin
+  stop_daemon kubelet
+  start_kubelet
+  wait_for kubelet 60 "the kubelet to be healthy" curl -fs http://127.0.0.1:10248/healthz
+  wait_for kubelet 60 "node $NODE_NAME to be Ready" node_ready
+  log "kubelet restarted; node $NODE_NAME Ready"
+}
+
 case ${1:-} in
   up) cmd_up ;;
   registry)
     shift
     cmd_registry "$@"
+    ;;
+  kubelet)
+    shift
+    cmd_kubelet "$@"
     ;;
   down) cmd_down ;;
   status) cmd_status ;;
@@ -956,5 +983,5 @@ case ${1:-} in
     shift
     cmd_load "$@"
     ;;
-  *) die "usage: $0 up|down|status|load ARCHIVE.tar...|registry stop|start" ;;
+  *) die "usage: $0 up|down|status|load ARCHIVE.tar...|registry stop|start|kubelet restart" ;;
 esac

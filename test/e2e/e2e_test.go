@@ -48,7 +48,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	for _, v := range []string{"KUBECONFIG", "FLOW_REGISTRY", "FLOW_REGISTRY_CA", "FLOW_REGISTRY_PASSWORD_FILE", "FLOW_BIN", "DOCKER_CONFIG"} {
+	for _, v := range []string{"KUBECONFIG", "FLOW_REGISTRY", "FLOW_REGISTRY_CA", "FLOW_REGISTRY_CERT", "FLOW_REGISTRY_KEY",
+		"FLOW_REGISTRY_PASSWORD_FILE", "FLOW_BIN", "DOCKER_CONFIG", "FLOW_CTR", "FLOW_CONTAINERD_SOCK"} {
 		if os.Getenv(v) == "" {
 			fmt.Fprintf(os.Stderr, "e2e: %s is not set; run the end-to-end tests through hack/e2e.sh (make test-e2e)\n", v)
 			os.Exit(1)
@@ -264,9 +265,16 @@ func kubectl(t *testing.T, args ...string) string {
 // dockerConfig writes a docker config.json with the given password for the registry.
 func dockerConfig(t *testing.T, password string) string {
 	t.Helper()
+	return writeDockerConfig(t, registry, os.Getenv("FLOW_REGISTRY_USER"), password)
+}
+
+// writeDockerConfig writes a docker config.json with user and password for host, and returns its
+// folder (for DOCKER_CONFIG).
+func writeDockerConfig(t *testing.T, host, user, password string) string {
+	t.Helper()
 	dir := t.TempDir()
-	auth := base64.StdEncoding.EncodeToString([]byte(os.Getenv("FLOW_REGISTRY_USER") + ":" + password))
-	doc, _ := json.Marshal(map[string]any{"auths": map[string]any{registry: map[string]string{"auth": auth}}})
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	doc, _ := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{"auth": auth}}})
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
