@@ -165,6 +165,7 @@ func TestE2E_Faults_ManagerKilledAcross20Builds(t *testing.T) {
 		if got := registryDigest(t, ib.Spec.Image+":k1"); got != ib.Status.Output.Digest {
 			t.Errorf("%s: the registry has %s, the status says %s", ib.Name, got, ib.Status.Output.Digest)
 		}
+		wantUserNamespace(t, &ib)
 	}
 	t.Logf("FAULT manager killed %d times (at %s) across %d concurrent builds: %d Succeeded, one pod each, digests equal, in %s",
 		kills, strings.Join(killTimes, ", "), n, succeeded, took.Round(time.Second))
@@ -172,6 +173,17 @@ func TestE2E_Faults_ManagerKilledAcross20Builds(t *testing.T) {
 		t.Error("the builds finished before the manager could be killed once: the test proved nothing")
 	}
 	kubectl(t, "rollout", "status", "-n", "flow-build-system", "deployment/flow-build-manager", "--timeout=3m")
+}
+
+// wantUserNamespace fails the test unless the build's pod asked for a user namespace and its init
+// container reported running in one: the faults must not cost a build its isolation, and a pod a
+// new manager adopted must report it too.
+func wantUserNamespace(t *testing.T, ib *buildv1.ImageBuild) {
+	t.Helper()
+	un := ib.Status.UserNamespace
+	if un == nil || !un.Requested || un.Active == nil || !*un.Active {
+		t.Errorf("%s: status.userNamespace = %+v, want requested and active", ib.Name, un)
+	}
 }
 
 func podsOf(t *testing.T, ns, build string) []corev1.Pod {
@@ -226,6 +238,7 @@ func TestE2E_Faults_KubeletRestartedMidBuild(t *testing.T) {
 		if got := registryDigest(t, ib.Spec.Image+":kr"); got != ib.Status.Output.Digest {
 			t.Errorf("the registry has %s, the status says %s", got, ib.Status.Output.Digest)
 		}
+		wantUserNamespace(t, ib)
 	case c.Reason == buildv1.ReasonPodLost:
 		// Acceptable only as the retry budget's verdict.
 		if ib.Status.Attempts < 2 {
@@ -312,6 +325,7 @@ func TestE2E_Faults_Registry503OnFirstPushes(t *testing.T) {
 	if got := registryDigest(t, image+":f1"); got != ib.Status.Output.Digest {
 		t.Errorf("the registry has %s, the status says %s", got, ib.Status.Output.Digest)
 	}
+	wantUserNamespace(t, ib)
 	t.Logf("FAULT registry answered 503 to %d of %d tag pushes: Succeeded in %s, digest equal", proxy.failed.Load(), proxy.seen.Load(), time.Since(start).Round(100*time.Millisecond))
 }
 
