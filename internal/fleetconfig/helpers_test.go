@@ -9,7 +9,7 @@ import (
 
 // writeTree creates files under root; a name ending in "/" makes an empty folder, and content
 // starting with "->" makes a symbolic link to the rest (relative to the link's folder).
-func writeTree(t *testing.T, root string, files map[string]string) {
+func writeTree(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
@@ -40,7 +40,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 // realTempDir returns t.TempDir() with symbolic links resolved, since Config.Root is.
-func realTempDir(t *testing.T) string {
+func realTempDir(t testing.TB) string {
 	t.Helper()
 	d, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {

@@ -12,10 +12,9 @@ import (
 	"github.com/fleetflow/flow-build/internal/usererr"
 )
 
-// An include diamond 30 levels deep: every file of a level includes both files of the next. Loading
-// each file every time it is included is 2^30 loads, which hung the CLI; each file is loaded once.
-func TestIncludeDiamondLoadsEachFileOnce(t *testing.T) {
-	const depth = 30
+// includeDiamond is a project of depth levels below fleet.kdl in which every file of a level
+// includes both files of the next: 2*depth+1 files, but 2^depth paths from the top to the bottom.
+func includeDiamond(depth int) map[string]string {
 	files := map[string]string{"fleet.kdl": "include \"l1a.kdl\"\ninclude \"l1b.kdl\"\nstage \"prod\" { service \"s\" }\n"}
 	for i := 1; i <= depth; i++ {
 		next := ""
@@ -25,8 +24,15 @@ func TestIncludeDiamondLoadsEachFileOnce(t *testing.T) {
 		files[fmt.Sprintf("l%da.kdl", i)] = next + fmt.Sprintf("variables { A%d \"a\" }\n", i)
 		files[fmt.Sprintf("l%db.kdl", i)] = next + fmt.Sprintf("variables { B%d \"b\" }\n", i)
 	}
+	return files
+}
+
+// An include diamond 30 levels deep: loading each file every time it is included is 2^30 loads,
+// which hung the CLI; each file is loaded once. (BenchmarkIncludeDiamond measures the time.)
+func TestIncludeDiamondLoadsEachFileOnce(t *testing.T) {
+	const depth = 30
 	root := realTempDir(t)
-	writeTree(t, root, files)
+	writeTree(t, root, includeDiamond(depth))
 	done := make(chan struct{})
 	var c *Config
 	var err error
@@ -44,6 +50,28 @@ func TestIncludeDiamondLoadsEachFileOnce(t *testing.T) {
 	}
 	if len(c.Files) != 2*depth+1 || c.Variables[fmt.Sprintf("B%d", depth)] != "b" {
 		t.Errorf("%d files read, want %d, each once; variables %d", len(c.Files), 2*depth+1, len(c.Variables))
+	}
+}
+
+// BenchmarkIncludeDiamond loads include diamonds of growing depth; the time per load grows with
+// the number of files (2*depth+1), not with the number of include paths (2^depth).
+//
+//	go test ./internal/fleetconfig -run '^$' -bench IncludeDiamond -benchmem
+func BenchmarkIncludeDiamond(b *testing.B) {
+	for _, depth := range []int{10, 30} {
+		b.Run(fmt.Sprintf("depth-%d", depth), func(b *testing.B) {
+			root := realTempDir(b)
+			writeTree(b, root, includeDiamond(depth))
+			for b.Loop() {
+				c, err := Load(filepath.Join(root, "fleet.kdl"), LoadOptions{Getenv: envOf(nil)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(c.Files) != 2*depth+1 {
+					b.Fatalf("%d files read, want %d", len(c.Files), 2*depth+1)
+				}
+			}
+		})
 	}
 }
 
