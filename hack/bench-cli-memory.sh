@@ -67,10 +67,11 @@ stage "prod" {
 KDL
 content=$(find "$project" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 
-# run LABEL: one flow build under /usr/bin/time; prints the peak RSS in MB and the wall time.
+# run LABEL: one flow build under /usr/bin/time; prints the peak RSS in MB and the wall time. flow
+# speaks English here (LC_ALL=en...), since the unchanged re-run is checked by its message.
 run() {
   local out=$work/$1
-  (cd "$project" && DOCKER_CONFIG="$work/docker" /usr/bin/time -v "$REPO_ROOT/bin/flow" build --push -o yaml prod \
+  (cd "$project" && DOCKER_CONFIG="$work/docker" LC_ALL=en_US.UTF-8 /usr/bin/time -v "$REPO_ROOT/bin/flow" build --push -o yaml prod \
     >"$out.yaml" 2>"$out.err") || die "flow build failed:$(tail -20 "$out.err")"
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out.err")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$out.err")
