@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -447,4 +448,41 @@ func TestIndexCredentialsStayOutOfStatus(t *testing.T) {
 	if !strings.Contains(readyMessage(ib), "retrying") || !strings.Contains(readyMessage(ib), repo) {
 		t.Errorf("message %q", readyMessage(ib))
 	}
+}
+
+// A manager killed after it created the platforms' pods but before it wrote the status: the next
+// one adopts each pod with its attempt and the build's start time, creates no other, and the
+// build still times out on its own clock.
+func TestPlatformPodsCreatedByAKilledManagerAreAdopted(t *testing.T) {
+	e := newPlatformEnv(t)
+	key := e.create("orphan")
+	e.reconcile(key)
+	pods := e.podNames()
+	if len(pods) != 2 {
+		t.Fatalf("pods %v, want one per platform", pods)
+	}
+	ib := e.get(key)
+	ib.Status = buildv1.ImageBuildStatus{}
+	if err := e.c.Status().Update(context.Background(), ib); err != nil {
+		t.Fatal(err)
+	}
+
+	e.reconcile(key)
+	ib = e.get(key)
+	wantState(t, ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding)
+	if got := e.podNames(); !slices.Equal(got, pods) {
+		t.Errorf("pods %v after adopting, want %v", got, pods)
+	}
+	if ib.Status.StartTime == nil {
+		t.Error("no start time after adopting the platforms' pods")
+	}
+	for _, ps := range ib.Status.Platforms {
+		if ps.Attempts != 1 || !slices.Contains(pods, ps.PodName) {
+			t.Errorf("%s: pod %q attempts %d, want its pod adopted as attempt 1", ps.Platform, ps.PodName, ps.Attempts)
+		}
+	}
+
+	e.clock.SetTime(start.Add(time.Hour))
+	e.reconcile(key)
+	wantState(t, e.get(key), buildv1.PhaseFailed, buildv1.ReasonTimeout)
 }
