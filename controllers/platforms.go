@@ -320,6 +320,9 @@ func (r *ImageBuildReconciler) ensurePlatformPod(ctx context.Context, ib *buildv
 		ib.Status.StartTime = r.podStart(pod)
 	}
 	r.recordUserNamespace(ib, &ps.UserNamespace, pod, ps.Platform)
+	// Each platform's pod resolves a branch itself; the first report is recorded. A pinned commit
+	// (what flow build --source git renders) is the same on every platform by construction.
+	recordGitCommit(ib, pod)
 	result := buildpod.Interpret(pod)
 	switch {
 	case result.Lost:

@@ -610,7 +610,8 @@ type SourceStatus struct {
 	GitRevision string `json:"gitRevision,omitempty"`
 
 	// gitCommit is the full SHA of the commit built, for git sources: the pinned revision, or the
-	// commit the branch or tag named when the build pod resolved it, just before Kaniko cloned it.
+	// commit the branch or tag named when the build pod resolved it, just before Kaniko cloned it
+	// (with spec.platforms, the first platform pod to report).
 	// Empty while the pod has not reported it.
 	//
 	// +optional
