@@ -22,6 +22,8 @@ if [[ $was_up == false && ${FLOW_E2E_KEEP:-} == "" ]]; then
   trap 'hack/cluster/cluster.sh down >&2 || true' EXIT
 fi
 
+# The git-source tests serve repositories with git's own smart HTTP server, git http-backend.
+need_packages git
 hack/deploy.sh
 # shellcheck source=/dev/null
 source "$STATE/env.sh"
