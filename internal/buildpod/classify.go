@@ -514,6 +514,15 @@ func afterFold(s, sep string) (string, bool) {
 	return s[i+len(sep):], true
 }
 
+// LogTailLines and LogTailBytes bound the end of the Kaniko log that the controller reads to
+// classify a failure whose cause the termination message lost. Kaniko v1.24.0 prints its 71-line
+// usage text after errors it meets before building (a clone that failed, a Dockerfile that is not
+// there), so the error line sits more than 71 lines from the end.
+const (
+	LogTailLines = 200
+	LogTailBytes = maxClassifiedBytes
+)
+
 // maxClassifiedBytes bounds the text classify reads. Kaniko's verdict is its last line, so a whole
 // build log handed to InterpretWithLog only costs time beyond its tail.
 const maxClassifiedBytes = 64 << 10

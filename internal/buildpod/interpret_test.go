@@ -1,6 +1,9 @@
 package buildpod
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -995,5 +998,34 @@ func TestInterpretImagePullStuck(t *testing.T) {
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: KanikoContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
 	if got := Interpret(pod); got.PullStuck != nil {
 		t.Errorf("a creating container is reported stuck: %+v", got.PullStuck)
+	}
+}
+
+// The controller reads LogTailLines of the log: enough to reach the error line above the usage text
+// that Kaniko v1.24.0 prints after it (captured from the executor: `executor --help`).
+func TestLogTailReachesTheErrorAboveTheUsage(t *testing.T) {
+	usage, err := os.ReadFile(filepath.Join("testdata", "kaniko-v1.24.0-usage.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&log, "remote: Counting objects: %d%%\n", i%100)
+	}
+	log.WriteString("Error: error resolving source context: authentication required: authentication required\n")
+	log.Write(usage)
+	lines := strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n")
+	tail := strings.Join(lines[len(lines)-LogTailLines:], "\n")
+	if len(tail) > LogTailBytes {
+		t.Fatalf("the tail is %d bytes, more than the %d read", len(tail), LogTailBytes)
+	}
+	pod := finished(basePod(t, func(ib *v1alpha1.ImageBuild) {
+		ib.Spec.Source = v1alpha1.BuildSource{Git: &v1alpha1.GitSource{URL: "https://git.example.com/p.git", Revision: "main"}}
+	}), 1, "", lastBytes(string(usage), 2048))
+	if first := Interpret(pod); !first.CauseInLog {
+		t.Fatalf("Interpret did not ask for the log: %+v", first)
+	}
+	if got := InterpretWithLog(pod, tail); got.Reason != v1alpha1.ReasonAuthenticationFailed {
+		t.Errorf("with the last %d lines of the log: %s (%s), want AuthenticationFailed", LogTailLines, got.Reason, got.Message)
 	}
 }

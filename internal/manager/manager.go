@@ -244,7 +244,7 @@ func podLogs(cs kubernetes.Interface) func(ctx context.Context, namespace, pod, 
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		raw, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
-			Container: container, TailLines: ptr.To[int64](60), LimitBytes: ptr.To[int64](32 << 10),
+			Container: container, TailLines: ptr.To[int64](buildpod.LogTailLines), LimitBytes: ptr.To[int64](buildpod.LogTailBytes),
 		}).DoRaw(ctx)
 		return string(raw), err
 	}

@@ -301,7 +301,13 @@ func TestE2E_GitSourceFailures(t *testing.T) {
 	seen.WriteString(kubectl(t, "get", "pods", "--namespace", ns, "-o", "yaml"))
 	seen.WriteString(kubectl(t, "logs", "--namespace", "flow-build-system", "deployment/flow-build-manager", "--tail=-1"))
 	for _, p := range buildPods(t, ns) {
-		seen.WriteString(kanikoLog(t, ns, p.Name))
+		log := kanikoLog(t, ns, p.Name)
+		seen.WriteString(log)
+		for _, line := range strings.Split(log, "\n") {
+			if strings.HasPrefix(line, "Error:") {
+				t.Logf("REAL RUN: %s: Kaniko says %q", p.Name, line)
+			}
+		}
 	}
 	for _, secret := range []string{wrong, g.srv.Password} {
 		if strings.Contains(seen.String(), secret) {
