@@ -1,12 +1,17 @@
 package bundle
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 var (
@@ -129,4 +134,142 @@ func BenchmarkPack(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchContext writes the benchmark context into a fresh folder and waits until its files are
+// older than racyWindow, as a real context's are, so that the index may record them.
+func benchContext(b *testing.B) (PackOptions, int64) {
+	b.Helper()
+	root := b.TempDir()
+	total := writeBenchTree(b, root, benchBytes)
+	time.Sleep(racyWindow)
+	return PackOptions{ContextDir: root, Dockerfile: filepath.Join(root, "Dockerfile")}, total
+}
+
+// BenchmarkBuild measures what `flow build --push` does before it uploads, on the 100 MiB,
+// 10,000-file context: "NoIndex" packs every layer to learn the digests (as a first run does);
+// "Unchanged" decides that nothing changed, from the local index, down to the manifest digest
+// (the target is under 0.3 s); "OneFileChanged" does the same after one file was rewritten, which
+// packs that file's layer alone.
+func BenchmarkBuild(b *testing.B) {
+	opts, total := benchContext(b)
+	b.Run("NoIndex", func(b *testing.B) {
+		b.SetBytes(total)
+		var layers int
+		for b.Loop() {
+			img, stats, err := Build(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := img.Digest(); err != nil {
+				b.Fatal(err)
+			}
+			layers = stats.Layers
+		}
+		b.ReportMetric(float64(layers), "layers")
+	})
+
+	opts.IndexDir = b.TempDir()
+	want := benchDigest(b, opts)
+	b.Run("Unchanged", func(b *testing.B) {
+		for b.Loop() {
+			img, stats, err := Build(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d, err := img.Digest(); err != nil || d != want || stats.PackedLayers != 0 {
+				b.Fatalf("digest %s (err %v), %d layers packed; want %s, none packed", d, err, stats.PackedLayers, want)
+			}
+		}
+	})
+	b.Run("OneFileChanged", func(b *testing.B) {
+		name := filepath.Join(opts.ContextDir, "pkg050", "file05050.dat")
+		orig, err := os.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.WriteFile(name, orig, 0o644) })
+		edited := slices.Clone(orig)
+		var packed int
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			edited[len(edited)/2] = byte(i)
+			if err := os.WriteFile(name, edited, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			img, stats, err := Build(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := img.Digest(); err != nil {
+				b.Fatal(err)
+			}
+			packed = stats.PackedLayers
+		}
+		b.ReportMetric(float64(packed), "packed-layers")
+	})
+}
+
+func benchDigest(b *testing.B, opts PackOptions) v1.Hash {
+	b.Helper()
+	img, _, err := Build(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// BenchmarkUploadAfterOneChange pushes the 100 MiB, 10,000-file context to an in-memory registry,
+// rewrites one file (same size, other bytes) and pushes again: "sent-B" is what the second push
+// uploaded (blobs and manifest) and "sent-%" that against the whole bundle (the target is under
+// 5%). The time is the second push's, index included.
+func BenchmarkUploadAfterOneChange(b *testing.B) {
+	opts, _ := benchContext(b)
+	opts.IndexDir = b.TempDir()
+	reg := newTestRegistry(b)
+	repo := reg.host + "/bench/app"
+	ctx := context.Background()
+	push := func() (v1.Image, int64) {
+		img, _, err := Build(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, sent, err := Push(ctx, repo, img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return img, sent + int64(len(raw))
+	}
+	first, _ := push()
+	name := filepath.Join(opts.ContextDir, "pkg050", "file05050.dat")
+	orig, err := os.ReadFile(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.WriteFile(name, orig, 0o644) })
+	edited := slices.Clone(orig)
+	var sent, whole int64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		edited[len(edited)/2] = byte(i + 1)
+		if err := os.WriteFile(name, edited, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var img v1.Image
+		img, sent = push()
+		whole = blobSizes(b, img)
+	}
+	b.ReportMetric(float64(sent), "sent-B")
+	b.ReportMetric(100*float64(sent)/float64(whole), "sent-%")
+	b.ReportMetric(float64(len(layerDigests(b, first))), "layers")
 }

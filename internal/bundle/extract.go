@@ -65,35 +65,37 @@ func Extract(r io.Reader, dest string) error {
 }
 
 // ExtractLimited unpacks a gzipped tar into dest, which is created if missing and should be
-// empty. The archive is untrusted: nothing is ever written outside dest, and the first entry
-// that tries is an error naming it. Refused are
+// empty. It is [ExtractLayers] with one layer.
+func ExtractLimited(r io.Reader, dest string, limits Limits) error {
+	return ExtractLayers([]io.Reader{r}, dest, limits)
+}
+
+// ExtractLayers unpacks the layers of a bundle, gzipped tars, in order into dest, which is
+// created if missing and should be empty. The archives are untrusted: nothing is ever written
+// outside dest, and the first entry that tries is an error naming it. Refused are
 //
 //   - absolute names and names with a ".." component;
 //   - symlinks whose target, read relative to the link's folder, leaves dest (checked by the
 //     path when the link is made, and again by resolving every link against the finished tree,
-//     which catches chains such as a/b -> .. plus c -> a/b/../x);
+//     which catches chains such as a/b -> .. plus c -> a/b/../x, even across layers);
 //   - entries beneath a symlink: the archive may not write through a link it made, even one
 //     that stays inside dest;
-//   - hard links except to a regular file this archive already extracted;
+//   - hard links except to a regular file this bundle already extracted;
 //   - devices, named pipes and other special files;
-//   - an entry whose path already exists (except a folder over a folder), so that nothing
-//     is replaced by a later entry;
-//   - going past limits.
+//   - an entry whose path already exists (except a folder named again in the same layer), so
+//     that nothing is replaced by a later entry: a path belongs to one layer, and a later layer
+//     naming it again, even as a folder, is refused;
+//   - going past limits, which count all layers together.
 //
 // Files and folders keep their permission bits (never setuid, setgid or sticky) and their
-// modification times; owners are not set. On error dest may hold part of the archive.
+// modification times; owners are not set. On error dest may hold part of the bundle.
 // All writes go through an [os.Root] opened on dest, so even a flaw in the checks above
 // cannot reach outside it.
 //
-// The work is linear in the size of the archive, and the memory in the number of distinct
+// The work is linear in the size of the archives, and the memory in the number of distinct
 // folders: each entry is reached from the folder of the entry before it, one path component at
 // a time, and folders named again (duplicates) are remembered once.
-func ExtractLimited(r io.Reader, dest string, limits Limits) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return fmt.Errorf("bundle: source bundle is not a gzipped tar: %w", err)
-	}
-	defer func() { _ = zr.Close() }()
+func ExtractLayers(layers []io.Reader, dest string, limits Limits) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return fmt.Errorf("bundle: creating %s: %w", dest, err)
 	}
@@ -110,6 +112,29 @@ func ExtractLimited(r io.Reader, dest string, limits Limits) error {
 		regulars: map[string]bool{},
 	}
 	defer x.cursor.close()
+	for i, r := range layers {
+		x.layer = i + 1
+		if err := x.extractLayer(r); err != nil {
+			if len(layers) > 1 {
+				return fmt.Errorf("%w (layer %d of %d)", err, i+1, len(layers))
+			}
+			return err
+		}
+	}
+	x.cursor.close()
+	if err := x.checkSymlinks(); err != nil {
+		return err
+	}
+	return x.finishDirs()
+}
+
+// extractLayer unpacks one gzipped tar.
+func (x *extractor) extractLayer(r io.Reader) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("bundle: source bundle is not a gzipped tar: %w", err)
+	}
+	defer func() { _ = zr.Close() }()
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
@@ -128,16 +153,14 @@ func ExtractLimited(r io.Reader, dest string, limits Limits) error {
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return fmt.Errorf("bundle: source bundle is corrupt: %w", err)
 	}
-	x.cursor.close()
-	if err := x.checkSymlinks(); err != nil {
-		return err
-	}
-	return x.finishDirs()
+	return nil
 }
 
 type extractor struct {
 	root   *os.Root
 	limits Limits
+	// layer is the number (from 1) of the layer being extracted.
+	layer int
 
 	entries int
 	bytes   int64
@@ -160,6 +183,8 @@ type dirNode struct {
 	// last: a folder without write permission could not be filled, and filling one changes its
 	// modification time.
 	meta *dirMeta
+	// layer is the layer that made the folder, named or implied by an entry beneath it.
+	layer int
 }
 
 type dirMeta struct {
@@ -174,14 +199,14 @@ func (n *dirNode) child(name string) *dirNode {
 	return n.children[name]
 }
 
-func (n *dirNode) add(name string) *dirNode {
+func (n *dirNode) add(name string, layer int) *dirNode {
 	if c := n.child(name); c != nil {
 		return c
 	}
 	if n.children == nil {
 		n.children = map[string]*dirNode{}
 	}
-	c := &dirNode{}
+	c := &dirNode{layer: layer}
 	n.children[name] = c
 	return c
 }
@@ -306,7 +331,7 @@ func (x *extractor) enter(raw string, dir []string) (*os.Root, *dirNode, error) 
 			if err := x.mkdir(raw, cur, comp, dir[:i+1]); err != nil {
 				return nil, nil, err
 			}
-			child = node.add(comp)
+			child = node.add(comp, x.layer)
 		}
 		next, err := cur.OpenRoot(comp)
 		if err != nil {
@@ -348,7 +373,9 @@ func (x *extractor) dir(hdr *tar.Header, parent *os.Root, node *dirNode, base st
 		} else if err != nil {
 			return fmt.Errorf("bundle: entry %q: %w", hdr.Name, err)
 		}
-		child = node.add(base)
+		child = node.add(base, x.layer)
+	} else if child.layer != x.layer {
+		return entryError(hdr.Name, "the folder was already made by layer %d; a path belongs to one layer of a bundle", child.layer)
 	}
 	// A folder named again keeps one record, the last one's mode and time.
 	child.meta = &dirMeta{mode: perm, mtime: hdr.ModTime}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -383,5 +384,128 @@ func TestExtractDeepestAcceptedName(t *testing.T) {
 	defer func() { _ = root.Close() }()
 	if b, err := root.ReadFile(name); err != nil || string(b) != "deep" {
 		t.Errorf("reading the deep file back: %q, %v", b, err)
+	}
+}
+
+// A bundle's layers unpack into one tree, and each layer is as untrusted as the others: a path
+// belongs to one layer (a later layer naming it again is refused, folders included), a later
+// layer cannot write through or climb out by a link an earlier one made, and the limits count all
+// layers together.
+func TestExtractLayersRefusesHostileBundles(t *testing.T) {
+	reg := func(name, content string) hostile { return hostile{name: name, typ: tar.TypeReg, content: content} }
+	dir := func(name string) hostile { return hostile{name: name, typ: tar.TypeDir, mode: 0o755} }
+	link := func(name, target string) hostile { return hostile{name: name, typ: tar.TypeSymlink, linkname: target} }
+	cases := []struct {
+		name   string
+		layers [][]hostile
+		limits Limits
+		want   string
+	}{
+		{
+			name:   "the same file in two layers",
+			layers: [][]hostile{{reg("app.txt", "good")}, {reg("app.txt", "evil")}},
+			want:   `refusing entry "app.txt": something already exists at that path (layer 2 of 2)`,
+		},
+		{
+			name:   "the same folder in two layers",
+			layers: [][]hostile{{dir("src"), reg("src/a", "1")}, {{name: "src", typ: tar.TypeDir, mode: 0o777}}},
+			want:   `refusing entry "src": the folder was already made by layer 1; a path belongs to one layer of a bundle (layer 2 of 2)`,
+		},
+		{
+			name:   "a folder an earlier layer implied",
+			layers: [][]hostile{{reg("src/a", "1")}, {dir("src")}},
+			want:   `refusing entry "src": the folder was already made by layer 1`,
+		},
+		{
+			name:   "a symlink over a file of an earlier layer",
+			layers: [][]hostile{{reg("Dockerfile", "FROM scratch")}, {link("Dockerfile", "elsewhere")}},
+			want:   `refusing entry "Dockerfile": something already exists at that path (layer 2 of 2)`,
+		},
+		{
+			name:   "writing through a link of an earlier layer",
+			layers: [][]hostile{{dir("sub"), link("l", "sub")}, {reg("l/pwned", "x")}},
+			want:   `refusing entry "l/pwned": would be written through the symlink "l" (layer 2 of 2)`,
+		},
+		{
+			name:   "writing through an absolute link of an earlier layer",
+			layers: [][]hostile{{dir("sub")}, {link("l", "VICTIM")}, {reg("l/pwned", "x")}},
+			want:   `refusing entry "l": symlink to`,
+		},
+		{
+			name:   "a link chain across layers that climbs out",
+			layers: [][]hostile{{dir("a"), link("a/b", "..")}, {link("s", "a/b/../victim")}},
+			want:   `refusing entry "s": symlink to "a/b/../victim" does not resolve inside`,
+		},
+		{
+			name:   "entries over the limit across layers",
+			layers: [][]hostile{{reg("a", "1"), reg("b", "2")}, {reg("c", "3"), reg("d", "4")}},
+			limits: Limits{MaxEntries: 3},
+			want:   "more than 3 entries, the limit; is the .dockerignore of the build context missing? (layer 2 of 2)",
+		},
+		{
+			name:   "bytes over the limit across layers",
+			layers: [][]hostile{{reg("a", strings.Repeat("x", 5000))}, {reg("b", strings.Repeat("y", 5000))}},
+			limits: Limits{MaxBytes: 12 << 10},
+			want:   `expands beyond 12288 bytes, the limit (at entry "b"); is the .dockerignore of the build context missing? (layer 2 of 2)`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			victim := filepath.Join(base, "victim")
+			if err := os.Mkdir(victim, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(victim, "file"), "precious")
+			readers := make([]io.Reader, len(tc.layers))
+			for i, entries := range tc.layers {
+				entries = slices.Clone(entries)
+				for j := range entries {
+					entries[j].linkname = strings.ReplaceAll(entries[j].linkname, "VICTIM", victim)
+				}
+				readers[i] = bytes.NewReader(makeArchive(t, entries))
+			}
+			limits := tc.limits
+			if limits == (Limits{}) {
+				limits = DefaultLimits
+			}
+			err := ExtractLayers(readers, filepath.Join(base, "dest"), limits)
+			t.Log(err)
+			mustContain(t, err, tc.want)
+			onlyDest(t, base, "victim")
+			if b, err := os.ReadFile(filepath.Join(victim, "file")); err != nil || string(b) != "precious" {
+				t.Errorf("file beside dest changed: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// What Pack's layers hold is accepted: a later layer fills a folder an earlier one made, and a
+// folder named twice within one layer is still one folder.
+func TestExtractLayersAccepts(t *testing.T) {
+	reg := func(name, content string) hostile { return hostile{name: name, typ: tar.TypeReg, content: content} }
+	layers := [][]hostile{
+		{{name: "src", typ: tar.TypeDir, mode: 0o750}, reg("src/a.go", "a"), {name: "src", typ: tar.TypeDir, mode: 0o750}},
+		{reg("src/b.go", "b"), {name: "src/pkg", typ: tar.TypeDir, mode: 0o755}, {name: "src/l", typ: tar.TypeSymlink, linkname: "a.go"}},
+		{reg("src/pkg/c.go", "c"), reg("z.txt", "z")},
+	}
+	readers := make([]io.Reader, len(layers))
+	for i, l := range layers {
+		readers[i] = bytes.NewReader(makeArchive(t, l))
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if err := ExtractLayers(readers, dest, DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	got := snapshot(t, dest)
+	for name, want := range map[string]string{"src": "dir -rwxr-x---", "src/pkg": "dir -rwxr-xr-x", "src/l": "symlink -> a.go"} {
+		if got[name] != want {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
+		}
+	}
+	for _, name := range []string{"src/a.go", "src/b.go", "src/pkg/c.go", "z.txt"} {
+		if !strings.HasPrefix(got[name], "file ") {
+			t.Errorf("%s: %q, want a file", name, got[name])
+		}
 	}
 }

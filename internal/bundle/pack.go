@@ -47,6 +47,11 @@ type PackOptions struct {
 	// Limits are the cluster side's: a context beyond them is refused before anything is packed
 	// or sent. The zero value means DefaultLimits.
 	Limits Limits
+	// IndexDir is the folder of the local index [Build] keeps of this machine's contexts, so
+	// that an unchanged context is recognised without packing it; empty means no index. It
+	// holds one small file per context folder and should be the user's cache folder (see
+	// [DefaultIndexDir]), never part of a context.
+	IndexDir string
 }
 
 // PackStats describes a packed context.
@@ -58,9 +63,15 @@ type PackStats struct {
 	// DockerfilePath is the Dockerfile's slash-separated path inside the archive, to be passed
 	// to Kaniko as --dockerfile: its path relative to the context, or ExternalDockerfilePath.
 	DockerfilePath string
+	// Layers is the number of layers of the bundle ([Build] only).
+	Layers int
+	// PackedLayers is how many of them were packed to learn their digests; the others were
+	// found unchanged in the local index ([Build] only).
+	PackedLayers int
 }
 
-// Pack writes the build context described by opts to w as a reproducible gzipped tar.
+// Pack writes the build context described by opts to w as a reproducible gzipped tar. A bundle
+// ([Build]) holds the same entries in the same order, split into several such tars.
 //
 // The same files always give the same bytes: entries come depth-first in byte order of their
 // names, every entry has modification time 0, owner 0:0 and no user or group names, only the
@@ -89,6 +100,8 @@ func Pack(opts PackOptions, w io.Writer) (PackStats, error) {
 type contextPlan struct {
 	entries        []entry
 	dockerfilePath string
+	// root is the context folder, symlinks resolved: what the local index is kept for.
+	root string
 }
 
 // entry is one file of the archive.
@@ -99,6 +112,19 @@ type entry struct {
 	mode fs.FileMode // type and permission bits
 	size int64
 	link string // symlink target
+	// id identifies src's content without reading it, for the local index; hasID is false
+	// where the system does not tell.
+	id    fileID
+	hasID bool
+}
+
+// fileID is what the local index trusts to say that a file still has the content it had: the
+// same inode on the same device, with the same size (in [entry]), modification time and inode
+// change time. A program can restore a file's modification time after writing it, but not its
+// change time, which every write, chmod or rename sets to the present.
+type fileID struct {
+	dev, ino     uint64
+	mtime, ctime int64 // nanoseconds since the Unix epoch
 }
 
 func planContext(opts PackOptions) (*contextPlan, error) {
@@ -145,7 +171,7 @@ func planContext(opts PackOptions) (*contextPlan, error) {
 		return nil, err
 	}
 
-	plan := &contextPlan{entries: w.entries, dockerfilePath: dfRel}
+	plan := &contextPlan{entries: w.entries, dockerfilePath: dfRel, root: root}
 	if dfData != nil {
 		if err := plan.addExternalDockerfile(dfData, dfMode); err != nil {
 			return nil, err
@@ -539,7 +565,8 @@ func (w *walker) walkDir(rel string, parent patternmatcher.MatchInfo) error {
 			}
 		case excluded:
 		case mode.IsRegular():
-			w.emit(entry{name: name, src: src, mode: mode.Perm(), size: fi.Size()})
+			id, ok := identify(fi)
+			w.emit(entry{name: name, src: src, mode: mode.Perm(), size: fi.Size(), id: id, hasID: ok})
 		case mode&fs.ModeSymlink != 0:
 			target, err := os.Readlink(src)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // Push uploads a bundle image to repo (a repository without tag or digest, e.g.
@@ -129,12 +130,12 @@ func (r *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Fetch pulls the bundle ref ("repo@sha256:…"; a tag is refused) and unpacks its single layer
-// into dest with [Extract] and [DefaultLimits].
+// Fetch pulls the bundle ref ("repo@sha256:…"; a tag is refused) and unpacks its layers, in
+// order, into dest with [ExtractLayers] and [DefaultLimits].
 //
 // Every byte is checked against the digests before any of it is unpacked: the manifest against
-// ref, then the layer, downloaded whole into a file in scratch (a folder, on a volume with room
-// for the compressed bundle; the file is removed afterwards), against the manifest. A corrupt or
+// ref, then each layer, downloaded whole into a file in scratch (a folder, on a volume with room
+// for the compressed bundle; the files are removed afterwards), against the manifest. A corrupt or
 // tampered bundle leaves dest untouched. ctx bounds the download and the unpacking.
 func Fetch(ctx context.Context, ref, dest, scratch string, opts ...remote.Option) error {
 	if !strings.Contains(ref, "@sha256:") {
@@ -153,33 +154,65 @@ func Fetch(ctx context.Context, ref, dest, scratch string, opts ...remote.Option
 	if err != nil {
 		return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
 	}
-	if len(layers) != 1 {
-		return fmt.Errorf("bundle: %s has %d layers, but a source bundle has exactly one (the build context); point the ImageBuild at an image pushed by flow build", ref, len(layers))
+	if len(layers) == 0 || len(layers) > MaxLayers {
+		return fmt.Errorf("bundle: %s has %d layers, but a source bundle has 1 to %d (the build context); point the ImageBuild at an image pushed by flow build", ref, len(layers), MaxLayers)
 	}
-	layer := layers[0]
-	mt, err := layer.MediaType()
-	if err != nil {
-		return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
+	var total int64
+	for i, layer := range layers {
+		mt, err := layer.MediaType()
+		if err != nil {
+			return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
+		}
+		if mt != types.OCILayer && mt != types.DockerLayer {
+			return fmt.Errorf("bundle: layer %d of %s has media type %q, but a source bundle's layers are %q (gzipped tars)", i+1, ref, mt, types.OCILayer)
+		}
+		size, err := layer.Size()
+		if err != nil {
+			return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
+		}
+		if size < 0 {
+			return fmt.Errorf("bundle: layer %d of %s has a negative size", i+1, ref)
+		}
+		total += size
+		if max := DefaultLimits.MaxBytes; total > max {
+			return fmt.Errorf("bundle: the layers of %s take more than the %d bytes a source bundle may be", ref, max)
+		}
 	}
-	if mt != types.OCILayer && mt != types.DockerLayer {
-		return fmt.Errorf("bundle: the layer of %s has media type %q, but a source bundle's is %q (a gzipped tar)", ref, mt, types.OCILayer)
+	files := make([]*os.File, len(layers))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				_ = f.Close()
+				_ = os.Remove(f.Name())
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParallel)
+	for i, layer := range layers {
+		g.Go(func() error {
+			f, err := download(gctx, layer, scratch)
+			if err != nil {
+				if len(layers) > 1 {
+					return fmt.Errorf("layer %d of %d: %w", i+1, len(layers), err)
+				}
+				return err
+			}
+			files[i] = f
+			return nil
+		})
 	}
-	size, err := layer.Size()
-	if err != nil {
-		return fmt.Errorf("bundle: reading source bundle %s: %w", ref, err)
-	}
-	if max := DefaultLimits.MaxBytes; size > max {
-		return fmt.Errorf("bundle: the layer of %s is %d bytes, more than the %d a source bundle may be", ref, size, max)
-	}
-	file, err := download(ctx, layer, scratch)
-	if err != nil {
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return fmt.Errorf("bundle: downloading source bundle %s: %w", ref, err)
 	}
-	defer func() {
-		_ = file.Close()
-		_ = os.Remove(file.Name())
-	}()
-	if err := Extract(&ctxReader{ctx: ctx, r: file}, dest); err != nil {
+	readers := make([]io.Reader, len(files))
+	for i, f := range files {
+		readers[i] = &ctxReader{ctx: ctx, r: f}
+	}
+	if err := ExtractLayers(readers, dest, DefaultLimits); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("bundle: unpacking source bundle %s: %w", ref, context.Cause(ctx))
 		}
@@ -187,6 +220,10 @@ func Fetch(ctx context.Context, ref, dest, scratch string, opts ...remote.Option
 	}
 	return nil
 }
+
+// fetchParallel is how many layers a fetch downloads at once: enough to hide the round trips of a
+// bundle of many small layers, few enough to be polite to the registry.
+const fetchParallel = 4
 
 // download copies the layer's compressed bytes into a new file in scratch, and returns it
 // rewound, once go-containerregistry has checked them against the layer's digest and size.

@@ -504,8 +504,9 @@ func (o *buildOptions) remoteOptions(ctx context.Context, kc authn.Keychain) []r
 
 // pushBundles packs and pushes every build context, in parallel. Every context is planned and
 // measured first (which checks it against what a build pod unpacks), so that one service's
-// oversized context stops the run before a byte is sent. Neither step holds a context in memory:
-// the upload packs it again as it sends it.
+// oversized context stops the run before a byte is sent; the local index spares measuring the
+// layers whose files did not change. Neither step holds a context in memory: the upload packs
+// again, as it sends them, the layers the registry lacks.
 func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc authn.Keychain, out *output) error {
 	start := time.Now()
 	images := make([]v1.Image, len(targets))
@@ -516,12 +517,13 @@ func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc au
 	}
 	err := parallel(ctx, indexes, func(_ context.Context, i int) error {
 		t := targets[i]
-		img, st, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile})
+		img, st, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile, IndexDir: o.env.BundleIndexDir})
 		if err != nil {
 			return fmt.Errorf("packing the build context of %s (%s): %w", t.build.Service, t.build.ContextRel, err)
 		}
 		images[i], stats[i] = img, st
 		t.dockerfile = st.DockerfilePath
+		o.debugf("%s: build context in %d layers, %d packed, the others unchanged since the last run", t.build.Service, st.Layers, st.PackedLayers)
 		return nil
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 
+	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/usererr"
 	"github.com/fleetflow/flow-build/internal/version"
@@ -45,6 +46,10 @@ type Env struct {
 	Transport http.RoundTripper
 	// RESTConfig, when set, is used instead of loading a kubeconfig.
 	RESTConfig *rest.Config
+	// BundleIndexDir is where the local index of build contexts is kept, so that an unchanged
+	// context is recognised without packing it (see bundle.PackOptions.IndexDir); empty means
+	// none. Main sets it to the user's cache folder.
+	BundleIndexDir string
 
 	// planned, when set (by tests), receives what `flow build` resolved and checked, and the run
 	// stops there: nothing is contacted.
@@ -90,7 +95,8 @@ func Main() int {
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, Environ: os.Environ, WorkDir: wd,
-		Live: liveTerminal(os.Stdout),
+		Live:           liveTerminal(os.Stdout),
+		BundleIndexDir: bundle.DefaultIndexDir(),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
