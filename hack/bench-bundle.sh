@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Compares the source-bundle packer (internal/bundle) with `tar -cf - . | gzip` on the same
 # context: 10,000 files, about 100 MiB, half random and half text (see writeBenchTree in
-# internal/bundle/bundle_bench_test.go, which writes the tree for both sides).
+# internal/bundle/bundle_bench_test.go, which writes the tree for both sides). Then measures what
+# the layers and the local index save: the time to recognise the unchanged context (target: under
+# 0.3 s) and, after one file changed, the time to pack and the bytes uploaded to an in-memory
+# registry (target: under 5% of the bundle).
 #
 # Usage: hack/bench-bundle.sh [RUNS]   (default 3: runs of each side; the best is reported)
 # A benchmark, not a test: it fails only when something cannot run. Numbers depend on the
@@ -35,8 +38,9 @@ for ((i = 1; i <= runs; i++)); do
   if [[ -z $best ]] || awk -v s="$secs" -v b="$best" 'BEGIN {exit !(s < b)}'; then best=$secs; fi
 done
 
-log "running BenchmarkPack (-benchtime=${runs}x)"
-bench=$(go test ./internal/bundle -run '^$' -bench '^BenchmarkPack$' -benchtime="${runs}x" -count=1)
+log "running BenchmarkPack, BenchmarkBuild and BenchmarkUploadAfterOneChange (-benchtime=${runs}x)"
+bench=$(go test ./internal/bundle -run '^$' -bench '^(BenchmarkPack|BenchmarkBuild|BenchmarkUploadAfterOneChange)$' \
+  -benchtime="${runs}x" -count=1)
 printf '%s\n' "$bench" | grep -E '^Benchmark' >&2
 
 pack_line=$(printf '%s\n' "$bench" | grep -E '^BenchmarkPack/Pack')
@@ -55,3 +59,16 @@ printf '%-28s %8.1f MB/s   %6.3f s   ratio %.3f\n' "bundle.Pack" \
   "$(field "$pack_line" ratio)"
 printf '%-28s %8.1f MB/s   %6.3f s\n' "bundle.NewLayer (+hashes)" \
   "$(field "$layer_line" MB/s)" "$(awk -v ns="$(field "$layer_line" ns/op)" 'BEGIN {print ns / 1e9}')"
+
+seconds() { awk -v ns="$(field "$1" ns/op)" 'BEGIN {print ns / 1e9}'; }
+noindex_line=$(printf '%s\n' "$bench" | grep -E '^BenchmarkBuild/NoIndex')
+unchanged_line=$(printf '%s\n' "$bench" | grep -E '^BenchmarkBuild/Unchanged')
+changed_line=$(printf '%s\n' "$bench" | grep -E '^BenchmarkBuild/OneFileChanged')
+upload_line=$(printf '%s\n' "$bench" | grep -E '^BenchmarkUploadAfterOneChange')
+printf '%-28s %8.1f MB/s   %6.3f s   %.0f layers\n' "bundle.Build, no index" \
+  "$(field "$noindex_line" MB/s)" "$(seconds "$noindex_line")" "$(field "$noindex_line" layers)"
+printf '%-28s %22.3f s   (target < 0.3 s)\n' "unchanged, from the index" "$(seconds "$unchanged_line")"
+printf '%-28s %22.3f s   %.0f layer(s) packed\n' "one file changed: pack" "$(seconds "$changed_line")" \
+  "$(field "$changed_line" packed-layers)"
+printf '%-28s %20.0f B     %.2f%% of the bundle (target < 5%%)\n' "one file changed: upload" \
+  "$(field "$upload_line" sent-B)" "$(field "$upload_line" sent-%)"

@@ -171,8 +171,8 @@ type ImageBuildSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.bundle) != has(self.git)",message="spec.source needs exactly one of bundle or git"
 type BuildSource struct {
-	// bundle is an OCI artifact holding the build context as one gzipped tar layer, as pushed by
-	// `flow build`.
+	// bundle is an OCI artifact holding the build context as gzipped tar layers, unpacked in
+	// order (a path may appear in one layer only), as pushed by `flow build`.
 	//
 	// +optional
 	Bundle *BundleSource `json:"bundle,omitempty"`
