@@ -217,3 +217,49 @@ func TestOversizedContextStopsBeforeAnyUpload(t *testing.T) {
 		t.Errorf("manifests were rendered:\n%s", stdout.String())
 	}
 }
+
+// What the API server would refuse is refused before anything is uploaded or rendered: a rendered
+// manifest never holds a build arg name or target the CRD rejects, and the message names the
+// service, the value and the rule.
+func TestSpecTheAPIServerWouldRefuseStopsBeforeAnything(t *testing.T) {
+	tests := []struct {
+		name    string
+		service string
+		want    string
+	}{
+		{"a build arg name with a dash", "build_args {\n  my-arg \"x\"\n }\n", `build arg name "my-arg" is not an ARG name: letters, digits and '_'`},
+		{"a target with a space", "target \"my stage\"\n", `target "my stage" is not a Dockerfile stage name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := registrytest.New(t, "ci", "pw")
+			dir := t.TempDir()
+			for name, content := range map[string]string{
+				"fleet.kdl":  "project \"p\"\nregistry \"" + reg.Host + "/team\"\nservice \"api\" {\n dockerfile \"Dockerfile\"\n " + tt.service + "}\nstage \"prod\" {\n service \"api\"\n}\n",
+				"Dockerfile": "FROM scratch AS base\nARG my-arg\n",
+			} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			vars := map[string]string{"LANG": "en_US.UTF-8", "DOCKER_USERNAME": "ci", "DOCKER_PASSWORD": "pw", "DOCKER_CONFIG": t.TempDir()}
+			var stdout, stderr bytes.Buffer
+			env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }, WorkDir: dir, Transport: reg.Transport()}
+			code := Run(context.Background(), env, []string{"build", "--push", "-o", "yaml", "prod"})
+			if code != ExitFailed {
+				t.Errorf("exit %d, want %d", code, ExitFailed)
+			}
+			for _, want := range []string{"service 'api'", tt.want} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("the error does not mention %q:\n%s", want, stderr.String())
+				}
+			}
+			if n := reg.UploadedBytes(); n != 0 {
+				t.Errorf("%d context bytes were uploaded for a build the API server would refuse", n)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("manifests were rendered:\n%s", stdout.String())
+			}
+		})
+	}
+}
