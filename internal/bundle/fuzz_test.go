@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,6 +52,48 @@ func FuzzExtract(f *testing.F) {
 			t.Fatal(err)
 		}
 		_ = ExtractLimited(bytes.NewReader(data), filepath.Join(base, "dest"), Limits{MaxBytes: 1 << 20, MaxEntries: 1000})
+		onlyDest(t, base, "victim")
+	})
+}
+
+// FuzzExtractLayers feeds ExtractLayers two arbitrary layers, uncompressed tars (gzipped here),
+// so that the fuzzer can combine what one layer makes with what the next writes through, over or
+// beside it. It must never panic and never write outside its destination.
+func FuzzExtractLayers(f *testing.F) {
+	tarOf := func(entries []hostile) []byte {
+		zr, err := gzip.NewReader(bytes.NewReader(makeArchive(f, entries)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		var raw bytes.Buffer
+		if _, err := raw.ReadFrom(zr); err != nil {
+			f.Fatal(err)
+		}
+		return raw.Bytes()
+	}
+	seeds := [][2][]hostile{
+		{{{name: "d", typ: tar.TypeDir}, {name: "d/l", typ: tar.TypeSymlink, linkname: ".."}}, {{name: "d/l/x", typ: tar.TypeReg, content: "x"}}},
+		{{{name: "a", typ: tar.TypeDir}, {name: "a/up", typ: tar.TypeSymlink, linkname: ".."}}, {{name: "s", typ: tar.TypeSymlink, linkname: "a/up/../victim"}}},
+		{{{name: "f", typ: tar.TypeReg, content: "1"}}, {{name: "f", typ: tar.TypeSymlink, linkname: "/etc"}}},
+		{{{name: "f", typ: tar.TypeReg, content: "1"}}, {{name: "h", typ: tar.TypeLink, linkname: "f"}, {name: "d", typ: tar.TypeDir}}},
+	}
+	for _, s := range seeds {
+		f.Add(tarOf(s[0]), tarOf(s[1]))
+	}
+	gz := func(data []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(data)
+		_ = zw.Close()
+		return buf.Bytes()
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		base := t.TempDir()
+		if err := os.Mkdir(filepath.Join(base, "victim"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		layers := []io.Reader{bytes.NewReader(gz(first)), bytes.NewReader(gz(second))}
+		_ = ExtractLayers(layers, filepath.Join(base, "dest"), Limits{MaxBytes: 1 << 20, MaxEntries: 1000})
 		onlyDest(t, base, "victim")
 	})
 }
