@@ -89,7 +89,7 @@ test-e2e: ## End to end on a local node with real Kaniko pods and a real registr
 	hack/e2e.sh
 
 .PHONY: bench
-bench: ## Benchmarks: bundle packing vs tar|gzip, hostile extraction, CLI memory for a 1 GiB context, 1,000 builds on envtest, end-to-end overhead on the local node.
+bench: ## Benchmarks: bundle packing vs tar|gzip, an unchanged context and one change uploaded, hostile extraction, CLI memory for a 1 GiB context, 1,000 builds on envtest, end-to-end overhead on the local node.
 	$(GO) test ./internal/bundle/ -run '^$$' -bench Pack -benchtime 3x
 	$(GO) test ./internal/bundle/ -run '^$$' -bench ExtractHostile -benchtime 1x
 	hack/bench-bundle.sh
