@@ -37,14 +37,16 @@ import (
 )
 
 var (
-	k8s       client.Client
-	clientset kubernetes.Interface
-	registry  string // host:port
-	regAuth   authn.Authenticator
-	regTLS    http.RoundTripper
-	flowBin   string
-	repoRoot  string
-	runID     = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
+	k8s client.Client
+	// watchClient watches ImageBuilds (the benchmarks time their changes).
+	watchClient client.WithWatch
+	clientset   kubernetes.Interface
+	registry    string // host:port
+	regAuth     authn.Authenticator
+	regTLS      http.RoundTripper
+	flowBin     string
+	repoRoot    string
+	runID       = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
 )
 
 func TestMain(m *testing.M) {
@@ -58,6 +60,8 @@ func TestMain(m *testing.M) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	must(err)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme.New()})
+	must(err)
+	watchClient, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	must(err)
 	clientset, err = kubernetes.NewForConfig(cfg)
 	must(err)
