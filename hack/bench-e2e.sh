@@ -17,4 +17,6 @@ trap 'rm -f "$out"' EXIT
 FLOW_BENCH_OUT=$out go test -tags e2e ./test/e2e/ -run "^TestBench_${FLOW_BENCH_RUN:-}" -count=1 -v -timeout 20m >"$STATE/logs/bench-e2e.log" 2>&1 ||
   { tail -n 40 "$STATE/logs/bench-e2e.log" >&2; die "benchmarks failed (log: $STATE/logs/bench-e2e.log)"; }
 echo "== end-to-end figures, userNamespaces=${FLOW_USER_NAMESPACES:-true} (full log: $STATE/logs/bench-e2e.log)"
+echo "   (the local registry checks its bcrypt password on every request, at bcrypt's lowest cost, as a"
+echo "    registry with token authentication checks a password once per token: see README, Development)"
 cat "$out"

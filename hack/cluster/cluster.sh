@@ -16,7 +16,9 @@
 #   - containerd $CONTAINERD_VERSION and runc $RUNC_VERSION, built from the Go module proxy by
 #     hack/runtime-binaries.sh, with their own config, socket and directories; the CNI plugins from
 #     Debian;
-#   - a distribution registry with TLS (a CA made here) and htpasswd auth at $NODE_IP:$REGISTRY_PORT;
+#   - a distribution registry with TLS (a CA made here) and htpasswd auth at $NODE_IP:$REGISTRY_PORT
+#     (bcrypt at its lowest cost: this registry checks it on every request, where registries with
+#     token authentication check a password once per token; see hack/mkimage htpasswd);
 #   - the images the tests need: a pause image and the Kaniko executor imported into containerd, and a
 #     busybox base image (an index of linux/amd64 and linux/arm64) pushed to the registry for example
 #     Dockerfiles to build FROM;
