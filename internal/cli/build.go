@@ -280,10 +280,6 @@ func (o *buildOptions) Run(ctx context.Context) error {
 			return err
 		}
 		params.namespace = cl.namespace
-		// Nothing is pushed before the cluster has said it would accept the builds.
-		if err := cl.dryRun(ctx, targets, params); err != nil {
-			return err
-		}
 	}
 
 	var gitCreds map[string]gitCredential
@@ -293,7 +289,9 @@ func (o *buildOptions) Run(ctx context.Context) error {
 		}
 	}
 	keychain := registryauth.Keychain(o.env.Getenv)
-	if err := o.preflight(ctx, targets, keychain); err != nil {
+	// Nothing is pushed before the cluster has said it would accept the builds and the registries
+	// that they would take the pushes.
+	if err := o.check(ctx, cl, targets, params, keychain); err != nil {
 		return err
 	}
 	if o.source == "bundle" {
@@ -466,6 +464,32 @@ func noBundleRepository(service, image string) error {
 			txt("pass --bundle-repository REGISTRY/PATH, a repository the cluster can pull from", "--bundle-repository REGISTRY/PATH でクラスターが取得できるリポジトリを指定してください"),
 			txt("or set a registry (registry \"ghcr.io/org\" in the project, or --registry)", "またはレジストリを設定してください（プロジェクトの registry \"ghcr.io/org\"、または --registry）"),
 			txt("or build from the Git checkout with --source git", "または --source git で Git のチェックアウトからビルドしてください"))
+}
+
+// check asks the cluster to validate the ImageBuilds (cl nil: none, they are only rendered) and
+// the registries whether the credentials may push, at the same time: neither depends on the
+// other, and each is a few round trips. The cluster's answer comes first, as when they ran one
+// after the other: its refusal is reported (and the registry checks stopped) even when a
+// registry check failed too.
+func (o *buildOptions) check(ctx context.Context, cl *cluster, targets []*target, params manifestParams, kc authn.Keychain) error {
+	if cl == nil {
+		return o.preflight(ctx, targets, kc)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var pushErr error
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		pushErr = o.preflight(pctx, targets, kc)
+	}()
+	if err := cl.dryRun(ctx, targets, params); err != nil {
+		cancel()
+		<-checked
+		return err
+	}
+	<-checked
+	return pushErr
 }
 
 // preflight checks, before anything is pushed or created, that the credentials may push to every

@@ -6,11 +6,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -627,5 +631,85 @@ func TestIntegration_BuildPrintsUpToDate(t *testing.T) {
 				t.Errorf("an up-to-date service shows a Pushing block:\n%s", stdout)
 			}
 		})
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The cluster's dry run and the registry's push check are independent round trips: the CLI makes
+// them at the same time instead of one after the other. The dry run is held here until the
+// registry has been asked something; run in sequence, the registry would only hear from the CLI
+// after the dry run.
+func TestIntegration_ClusterAndRegistryChecksOverlap(t *testing.T) {
+	f := newFixture(t)
+	registryAsked := make(chan struct{})
+	var once sync.Once
+	reg := f.reg.Transport()
+	var overlapped atomic.Bool
+	cfg := rest.CopyConfig(restCfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Query().Get("dryRun") != "" {
+				select {
+				case <-registryAsked:
+					overlapped.Store(true)
+				case <-time.After(5 * time.Second):
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
+	env.RESTConfig = cfg
+	env.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		once.Do(func() { close(registryAsked) })
+		return reg.RoundTrip(r)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := Run(ctx, env, []string{"build", "--push", "--tag", "v1", "--no-wait", "--namespace", f.ns, "prod"}); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	if !overlapped.Load() {
+		t.Error("the registry heard nothing from the CLI while the cluster's dry run was under way: the checks ran one after the other")
+	}
+	if n := len(f.builds()); n == 0 {
+		t.Error("no ImageBuild created")
+	}
+}
+
+// When the cluster refuses the builds, that is the error reported, whatever the registry says:
+// the two checks run together, but the cluster's answer comes first, as it did when they ran in
+// sequence.
+func TestIntegration_ClusterRefusalWinsOverRegistryFailure(t *testing.T) {
+	f := newFixture(t)
+	f.env["DOCKER_PASSWORD"] = "wrong-" + canary
+	cfg := rest.CopyConfig(restCfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Query().Get("dryRun") == "" {
+				return rt.RoundTrip(r)
+			}
+			// After the registry has answered, so that its failure is there to be preferred.
+			time.Sleep(500 * time.Millisecond)
+			body := `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403,"message":"imagebuilds is forbidden"}`
+			return &http.Response{StatusCode: http.StatusForbidden, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
+	env.RESTConfig = cfg
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := Run(ctx, env, []string{"build", "--push", "--tag", "v1", "--namespace", f.ns, "prod"}); code == 0 {
+		t.Fatal("exit 0")
+	}
+	if strings.Contains(stderr.String(), "レジストリへの認証に失敗しました") || !strings.Contains(stderr.String(), "ImageBuild を作成する権限がありません") {
+		t.Errorf("want the cluster's refusal, not the registry's:\n%s", stderr.String())
 	}
 }
