@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -123,6 +124,9 @@ type ImageBuildReconciler struct {
 
 	slots       *slotTracker
 	dockerfiles dockerfileCache
+	// keyLater holds the builds (UID/generation) whose source bundle was not in the registry yet
+	// when they started: their input key is computed once it is (lateInputKey).
+	keyLater sync.Map
 }
 
 // +kubebuilder:rbac:groups=build.fleetflow.dev,resources=imagebuilds,verbs=get;list;watch;update;patch;delete
@@ -148,6 +152,7 @@ func (r *ImageBuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	before := ib.DeepCopy()
 	res, err := r.runSteps(ctx, ib)
+	r.lateInputKey(ctx, before, ib)
 	r.recordInputKey(ctx, before, ib)
 	conflict, perr := r.patchStatus(ctx, before, ib)
 	switch {

@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
@@ -95,6 +99,14 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 	cctx, cancel := context.WithTimeout(ctx, reuseTimeout)
 	defer cancel()
 	key, err := r.inputKey(cctx, ib, opts)
+	if bundleNotUploaded(err) {
+		// flow build creates builds while it uploads their bundles. A bundle the registry does
+		// not have yet is new, so no earlier build can have used it: the build runs at once, and
+		// its key is computed once the bundle is there, for the record.
+		r.keyLater.Store(lateKeyID(ib), true)
+		logger.Info("the source bundle is not in the registry yet, so it is new: building; the input key follows once it is there")
+		return ctrl.Result{}, false, nil
+	}
 	if err != nil {
 		logger.Info("no input key; building", "reason", err.Error())
 		return ctrl.Result{}, false, nil
@@ -119,6 +131,80 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 	}
 	r.finishUpToDate(ib, desc)
 	return ctrl.Result{}, true, nil
+}
+
+// lateInputKey computes the input key of a build that started before its source bundle was in
+// the registry (reuseUnchanged), as soon as one of its pods has fetched the bundle, or else when
+// it has just succeeded, so that its build record serves the next build from the same inputs.
+// Its base images are resolved then, as Kaniko resolves them: the same instant, give or take
+// Kaniko's start, as for a build whose key is computed before its pod.
+func (r *ImageBuildReconciler) lateInputKey(ctx context.Context, before, ib *buildv1.ImageBuild) {
+	id := lateKeyID(ib)
+	if _, ok := r.keyLater.Load(id); !ok {
+		return
+	}
+	switch {
+	case ib.Status.InputKey != "" || ib.Status.ObservedGeneration != ib.Generation || ib.Status.Phase.Finished() && ib.Status.Phase != buildv1.PhaseSucceeded:
+		r.keyLater.Delete(id)
+		return
+	case ib.Status.Phase == buildv1.PhaseSucceeded:
+		if before.Status.Phase == buildv1.PhaseSucceeded || readyReason(ib) != buildv1.ReasonSucceeded {
+			r.keyLater.Delete(id)
+			return
+		}
+	case !r.sourceFetched(ctx, ib):
+		return
+	}
+	logger := log.FromContext(ctx)
+	opts, err := r.registryOptions(ctx, ib)
+	if err != nil {
+		r.keyLater.Delete(id)
+		logger.Info("no input key", "reason", err.Error())
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, reuseTimeout)
+	defer cancel()
+	key, err := r.inputKey(cctx, ib, opts)
+	if err != nil {
+		r.keyLater.Delete(id)
+		logger.Info("no input key; the next build from the same inputs builds again", "reason", err.Error())
+		return
+	}
+	// The entry stays until the key is seen in the status: a status patch refused as a conflict
+	// (the cache behind the build's last change) drops it, and the next reconcile computes it again.
+	ib.Status.InputKey = key
+}
+
+// sourceFetched reports whether a pod of ib has fetched its source bundle: its fetch-source
+// container ended well.
+func (r *ImageBuildReconciler) sourceFetched(ctx context.Context, ib *buildv1.ImageBuild) bool {
+	names := []string{ib.Status.PodName}
+	for _, ps := range ib.Status.Platforms {
+		names = append(names, ps.PodName)
+	}
+	for _, n := range names {
+		pod := &corev1.Pod{}
+		if n == "" || r.Get(ctx, client.ObjectKey{Namespace: ib.Namespace, Name: n}, pod) != nil {
+			continue
+		}
+		for _, cs := range pod.Status.InitContainerStatuses {
+			if cs.Name == buildpod.FetchContainer && cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func lateKeyID(ib *buildv1.ImageBuild) string {
+	return fmt.Sprintf("%s/%d", ib.UID, ib.Generation)
+}
+
+// bundleNotUploaded tells whether err is the registry saying it has no such source bundle
+// manifest (or repository) yet.
+func bundleNotUploaded(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound && te.Request != nil && strings.Contains(te.Request.URL.Path, "/manifests/")
 }
 
 // inputKey computes the input key of ib, resolving its base images in the registry now.
