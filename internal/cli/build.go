@@ -15,11 +15,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/logs"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
@@ -282,28 +284,34 @@ func (o *buildOptions) Run(ctx context.Context) error {
 		params.namespace = cl.namespace
 	}
 
-	var gitCreds map[string]gitCredential
-	if o.gitCreds == gitCredentialsForward {
-		if gitCreds, err = gitCredentials(ctx, o.env.WorkDir, targets); err != nil {
-			return err
-		}
-	}
 	keychain := registryauth.Keychain(o.env.Getenv)
 	// Nothing is pushed before the cluster has said it would accept the builds and the registries
 	// that they would take the pushes.
 	if err := o.check(ctx, cl, targets, params, keychain); err != nil {
 		return err
 	}
+	var gitCreds map[string]gitCredential
+	if o.gitCreds == gitCredentialsForward {
+		if gitCreds, err = gitCredentials(ctx, o.env.WorkDir, targets); err != nil {
+			return err
+		}
+	}
+	var bundles *packedBundles
 	if o.source == "bundle" {
-		if err := o.pushBundles(ctx, targets, keychain, out); err != nil {
+		if bundles, err = o.packBundles(ctx, targets); err != nil {
 			return err
 		}
 	}
 
 	if o.output != "" {
+		if bundles != nil {
+			if err := o.uploadBundles(ctx, targets, bundles, keychain, out); err != nil {
+				return err
+			}
+		}
 		return render(o.env.Stdout, o.output, targets, params)
 	}
-	builds, err := cl.create(ctx, targets, params, keychain, o.pushSecret == "", gitCreds)
+	builds, err := o.createBuilds(ctx, cl, targets, params, keychain, bundles, gitCreds, out)
 	if err != nil {
 		return err
 	}
@@ -526,47 +534,139 @@ func (o *buildOptions) remoteOptions(ctx context.Context, kc authn.Keychain) []r
 	return opts
 }
 
-// pushBundles packs and pushes every build context, in parallel. Every context is planned and
-// measured first (which checks it against what a build pod unpacks), so that one service's
-// oversized context stops the run before a byte is sent; the local index spares measuring the
-// layers whose files did not change. Neither step holds a context in memory: the upload packs
-// again, as it sends them, the layers the registry lacks.
-func (o *buildOptions) pushBundles(ctx context.Context, targets []*target, kc authn.Keychain, out *output) error {
-	start := time.Now()
-	images := make([]v1.Image, len(targets))
-	stats := make([]bundle.PackStats, len(targets))
-	indexes := make([]int, len(targets))
-	for i := range indexes {
-		indexes[i] = i
-	}
-	err := parallel(ctx, indexes, func(_ context.Context, i int) error {
+// packedBundles are the build contexts of a run, packed and measured, ready to be uploaded.
+type packedBundles struct {
+	images []v1.Image
+	stats  []bundle.PackStats
+	// bytes is the size of all the bundles' blobs, the most an upload sends.
+	bytes int64
+}
+
+// packBundles plans and measures every build context, in parallel, which checks each against
+// what a build pod unpacks, so that one service's oversized context stops the run before a byte
+// is sent; the local index spares measuring the layers whose files did not change. It learns the
+// bundles' digests, and so the reference of each target's bundle, without holding a context in
+// memory: the upload packs again, as it sends them, the layers the registry lacks.
+func (o *buildOptions) packBundles(ctx context.Context, targets []*target) (*packedBundles, error) {
+	p := &packedBundles{images: make([]v1.Image, len(targets)), stats: make([]bundle.PackStats, len(targets))}
+	sizes := make([]int64, len(targets))
+	err := parallel(ctx, indexes(targets), func(_ context.Context, i int) error {
 		t := targets[i]
 		img, st, err := bundle.Build(bundle.PackOptions{ContextDir: t.build.Context, Dockerfile: t.build.Dockerfile, IndexDir: o.env.BundleIndexDir})
 		if err != nil {
 			return fmt.Errorf("packing the build context of %s (%s): %w", t.build.Service, t.build.ContextRel, err)
 		}
-		images[i], stats[i] = img, st
-		t.dockerfile = st.DockerfilePath
+		ref, size, err := bundleRef(t.bundleRepo, img)
+		if err != nil {
+			return err
+		}
+		p.images[i], p.stats[i], sizes[i] = img, st, size
+		t.dockerfile, t.bundleRef = st.DockerfilePath, ref
 		o.debugf("%s: build context in %d layers, %d packed, the others unchanged since the last run", t.build.Service, st.Layers, st.PackedLayers)
 		return nil
 	})
-	if err != nil {
-		return err
+	for _, n := range sizes {
+		p.bytes += n
 	}
-	return parallel(ctx, indexes, func(ctx context.Context, i int) error {
+	return p, err
+}
+
+// bundleRef is where img will be found once uploaded to repo, and the size of its blobs.
+func bundleRef(repo string, img v1.Image) (string, int64, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return "", 0, fmt.Errorf("bundle: %q is not a valid repository for the source bundle: %w; give a repository such as ghcr.io/org/app, without tag or digest", repo, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", 0, fmt.Errorf("bundle: computing the bundle digest: %w", err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return "", 0, fmt.Errorf("bundle: reading the bundle manifest: %w", err)
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return r.Digest(d.String()).String(), size, nil
+}
+
+// uploadBundles pushes every packed build context, in parallel.
+func (o *buildOptions) uploadBundles(ctx context.Context, targets []*target, p *packedBundles, kc authn.Keychain, out *output) error {
+	start := time.Now()
+	return parallel(ctx, indexes(targets), func(ctx context.Context, i int) error {
 		t := targets[i]
-		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, images[i], o.remoteOptions(ctx, kc)...)
+		ref, uploaded, err := bundle.Push(ctx, t.bundleRepo, p.images[i], o.remoteOptions(ctx, kc)...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return registryauth.PushError(ctx, err, t.bundleRepo, kc)
 		}
-		t.bundleRef = ref
+		if ref != t.bundleRef {
+			return fmt.Errorf("bundle: the source bundle of %s was uploaded as %s, not %s as planned", t.build.Service, ref, t.bundleRef)
+		}
 		o.debugf("%s: source bundle %s", t.build.Service, ref)
-		out.uploaded(t, stats[i], uploaded, time.Since(start))
+		out.uploaded(t, p.stats[i], uploaded, time.Since(start))
 		return nil
 	})
+}
+
+// EarlyCreateMaxBytes is the largest total of bundles whose ImageBuilds are created while they
+// upload. Below it, an upload takes a few seconds on any link a build is started from: about as
+// long as a build pod takes to start, and well within the time its fetcher waits for a bundle
+// (fetchsource.DefaultUploadWait, and the shorter wait for a repository the upload is creating).
+// Above it, the time a build pod takes to start is small beside the upload, and the builds are
+// created after it.
+const EarlyCreateMaxBytes = 4 << 20
+
+// createBuilds creates the run's ImageBuilds. With bundles of at most EarlyCreateMaxBytes, it
+// creates them while the bundles upload, so that the cluster schedules and starts the build pods
+// in the meantime (the pod's fetcher waits for a bundle that is not there yet); if the upload
+// fails, the builds are deleted again, and if a create fails, the upload stops. Every check has
+// passed by then (the cluster's dry run, push access, each context measured), so an upload
+// failing is a rare network failure.
+func (o *buildOptions) createBuilds(ctx context.Context, cl *cluster, targets []*target, params manifestParams,
+	kc authn.Keychain, bundles *packedBundles, gitCreds map[string]gitCredential, out *output) ([]*buildv1.ImageBuild, error) {
+	forward := o.pushSecret == ""
+	if bundles == nil || bundles.bytes > EarlyCreateMaxBytes {
+		if bundles != nil {
+			if err := o.uploadBundles(ctx, targets, bundles, kc, out); err != nil {
+				return nil, err
+			}
+		}
+		builds, _, err := cl.create(ctx, targets, params, kc, forward, gitCreds)
+		return builds, err
+	}
+	uploadCtx, stopUpload := context.WithCancel(ctx)
+	defer stopUpload()
+	var uploadErr error
+	uploaded := make(chan struct{})
+	go func() {
+		defer close(uploaded)
+		uploadErr = o.uploadBundles(uploadCtx, targets, bundles, kc, out)
+	}()
+	builds, undo, err := cl.create(ctx, targets, params, kc, forward, gitCreds)
+	if err != nil {
+		stopUpload()
+		<-uploaded
+		return nil, err
+	}
+	<-uploaded
+	if uploadErr != nil {
+		undo()
+		return nil, uploadErr
+	}
+	return builds, nil
+}
+
+func indexes[T any](items []T) []int {
+	out := make([]int, len(items))
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // maxParallel bounds the registry checks, context packing and bundle uploads under way at once:

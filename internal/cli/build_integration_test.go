@@ -713,3 +713,84 @@ func TestIntegration_ClusterRefusalWinsOverRegistryFailure(t *testing.T) {
 		t.Errorf("want the cluster's refusal, not the registry's:\n%s", stderr.String())
 	}
 }
+
+// Small bundles upload while their ImageBuilds are created, so that the cluster starts the build
+// pods meanwhile: here the registry holds the bundles' manifests (what an upload writes last)
+// until the ImageBuilds exist. Run in sequence, they would be created only after the upload.
+func TestIntegration_BuildsCreatedWhileUploading(t *testing.T) {
+	f := newFixture(t)
+	reg := f.reg.Transport()
+	var createdFirst atomic.Bool
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
+	env.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if len(f.builds()) == 3 {
+					createdFirst.Store(true)
+					break
+				}
+			}
+		}
+		return reg.RoundTrip(r)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := Run(ctx, env, []string{"build", "--push", "--tag", "v1", "--no-wait", "--namespace", f.ns, "prod"}); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	if !createdFirst.Load() {
+		t.Error("the bundles' manifests were uploaded before the ImageBuilds existed: creating them waited for the upload")
+	}
+	for _, ib := range f.builds() {
+		if !strings.Contains(ib.Spec.Source.Bundle.Image, "@sha256:") {
+			t.Errorf("%s: source %s is not pinned by digest", ib.Name, ib.Spec.Source.Bundle.Image)
+		}
+	}
+}
+
+// An upload that fails after its ImageBuilds were created takes them back, with their forwarded
+// credentials: nothing is left to wait for a bundle that will not come.
+func TestIntegration_FailedUploadDeletesTheBuilds(t *testing.T) {
+	f := newFixture(t)
+	reg := f.reg.Transport()
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
+	env.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(f.builds()) < 3; {
+				time.Sleep(20 * time.Millisecond)
+			}
+			body := `{"errors":[{"code":"DENIED","message":"quota exceeded"}]}`
+			return &http.Response{StatusCode: http.StatusForbidden, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		}
+		return reg.RoundTrip(r)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := Run(ctx, env, []string{"build", "--push", "--tag", "v1", "--namespace", f.ns, "prod"}); code != ExitFailed {
+		t.Fatalf("exit %d, want %d:\n%s", code, ExitFailed, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "quota exceeded") {
+		t.Errorf("stderr does not give the registry's refusal:\n%s", stderr.String())
+	}
+	var left []string
+	for _, ib := range f.builds() {
+		if ib.DeletionTimestamp.IsZero() {
+			left = append(left, ib.Name)
+		}
+	}
+	secrets := &corev1.SecretList{}
+	if err := k8s.List(context.Background(), secrets, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		if strings.HasPrefix(s.Name, "flow-push-") && s.DeletionTimestamp.IsZero() {
+			left = append(left, "Secret "+s.Name)
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("left behind after the failed upload: %v", left)
+	}
+}

@@ -137,7 +137,8 @@ func (c *cluster) explain(err error, doing usererr.Text) error {
 }
 
 // create creates the ImageBuilds of all targets, with a forwarded push Secret each when forward is
-// set. Either all of them exist afterwards or, on error, none does.
+// set. Either all of them exist afterwards or, on error, none does; undo deletes them all again
+// (when the upload of their sources fails).
 //
 // A forwarded Secret is created after its ImageBuild, with the build as its owner in the same
 // create, so that no moment exists in which credentials sit in the cluster without an owner: if
@@ -146,7 +147,8 @@ func (c *cluster) explain(err error, doing usererr.Text) error {
 //
 // gitCreds, when set, are the local git credentials by repository URL, forwarded the same way in a
 // kubernetes.io/basic-auth Secret per git build.
-func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool, gitCreds map[string]gitCredential) ([]*buildv1.ImageBuild, error) {
+func (c *cluster) create(ctx context.Context, targets []*target, p manifestParams, kc authn.Keychain, forward bool,
+	gitCreds map[string]gitCredential) (builds []*buildv1.ImageBuild, undo func(), err error) {
 	var created []client.Object
 	rollback := func() {
 		// A fresh context: the caller's may be the one that was cancelled.
@@ -154,7 +156,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 			_ = c.client.Delete(context.Background(), created[i], client.PropagationPolicy(metav1.DeletePropagationBackground))
 		}
 	}
-	builds := make([]*buildv1.ImageBuild, 0, len(targets))
+	builds = make([]*buildv1.ImageBuild, 0, len(targets))
 	for _, t := range targets {
 		params := p
 		var config []byte
@@ -162,7 +164,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 			var err error
 			if config, err = forwardedConfig(t, kc); err != nil {
 				rollback()
-				return nil, err
+				return nil, nil, err
 			}
 			if config != nil {
 				params.pushSecret = forwardedSecretName(p.runID, t.build.Service)
@@ -180,7 +182,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 		ib := imageBuild(t, params)
 		if err := c.client.Create(ctx, ib); err != nil {
 			rollback()
-			return nil, c.explain(err, txt("creating the ImageBuild of %s failed", "%s の ImageBuild の作成に失敗しました", t.build.Service))
+			return nil, nil, c.explain(err, txt("creating the ImageBuild of %s failed", "%s の ImageBuild の作成に失敗しました", t.build.Service))
 		}
 		created = append(created, ib)
 		builds = append(builds, ib)
@@ -189,7 +191,7 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 				map[string][]byte{corev1.DockerConfigJsonKey: config})
 			if err := c.client.Create(ctx, secret); err != nil {
 				rollback()
-				return nil, c.explain(err, txt("creating the push Secret of %s failed", "%s のプッシュ用 Secret の作成に失敗しました", t.build.Service))
+				return nil, nil, c.explain(err, txt("creating the push Secret of %s failed", "%s のプッシュ用 Secret の作成に失敗しました", t.build.Service))
 			}
 			created = append(created, secret)
 		}
@@ -198,12 +200,12 @@ func (c *cluster) create(ctx context.Context, targets []*target, p manifestParam
 				map[string][]byte{corev1.BasicAuthUsernameKey: []byte(gitCred.username), corev1.BasicAuthPasswordKey: []byte(gitCred.password)})
 			if err := c.client.Create(ctx, secret); err != nil {
 				rollback()
-				return nil, c.explain(err, txt("creating the git credentials Secret of %s failed", "%s の Git 認証情報 Secret の作成に失敗しました", t.build.Service))
+				return nil, nil, c.explain(err, txt("creating the git credentials Secret of %s failed", "%s の Git 認証情報 Secret の作成に失敗しました", t.build.Service))
 			}
 			created = append(created, secret)
 		}
 	}
-	return builds, nil
+	return builds, rollback, nil
 }
 
 // ephemeralSecret is a Secret lending local credentials to the one build ib: owned by it and

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fleetflow/flow-build/internal/baseimage"
@@ -41,6 +43,7 @@ func Main(args []string) int {
 	dest := fs.String("dest", "/workspace", "directory to unpack the build context into")
 	scratch := fs.String("scratch", os.TempDir(), "directory the compressed bundle is downloaded into and verified before anything is unpacked")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long (the build pod passes its build's spec.timeout)")
+	uploadWait := fs.Duration("upload-wait", DefaultUploadWait, "how long to wait for a source bundle that is not in the registry yet (flow build creates the build while it uploads)")
 	platformFlag := fs.String("check-platform", "", "after unpacking, check that the Dockerfile's base images are published for this platform (os/arch[/variant])")
 	dockerfilePath := fs.String("dockerfile", "Dockerfile", "the Dockerfile, relative to the build context (with --check-platform)")
 	target := fs.String("target", "", "the Dockerfile stage built (with --check-platform); empty: the last one")
@@ -80,7 +83,9 @@ func Main(args []string) int {
 	start := time.Now()
 	// DOCKER_CONFIG points at the build's push Secret, mounted read-only; the default keychain reads it
 	// exactly as Kaniko does, so one Secret serves both containers.
-	err := bundle.Fetch(ctx, *image, *dest, *scratch, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
+	err := whenUploaded(ctx, os.Stdout, *image, *uploadWait, func() error {
+		return bundle.Fetch(ctx, *image, *dest, *scratch, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx))
+	})
 	if err != nil {
 		return fail(err.Error(), 1) // names the bundle already
 	}
@@ -98,6 +103,62 @@ func Main(args []string) int {
 		return fail(fmt.Sprintf("checking the base images for %s: %v", plat, err), 1)
 	}
 	return 0
+}
+
+// DefaultUploadWait is how long the fetcher waits for a source bundle that is not in the registry
+// yet. flow build creates the ImageBuild while it is still uploading a small bundle (up to
+// cli.EarlyCreateMaxBytes), so that the build pod starts at the same time, and deletes the build
+// when the upload fails; this wait only runs out when flow was killed mid-upload, or the bundle
+// was deleted from the registry.
+const DefaultUploadWait = 5 * time.Minute
+
+// hiddenRepositoryWait is how long the fetcher takes a refusal (401, 403) of the bundle's manifest
+// for a repository that does not exist yet: Docker Hub and GHCR answer so for a repository nobody
+// has pushed to, until the first blob of the upload that is creating it arrives. Wrong credentials
+// are refused the same way, so the wait is short: it only delays that failure.
+const hiddenRepositoryWait = 10 * time.Second
+
+// whenUploaded runs fetch, and again while it fails because the bundle's manifest is not in the
+// registry, for at most wait (hiddenRepositoryWait while the registry refuses access): first after
+// 50 ms, then ever less often, up to once a second. The manifest is what an upload writes last, so
+// once it is there the whole bundle is.
+func whenUploaded(ctx context.Context, out io.Writer, ref string, wait time.Duration, fetch func() error) error {
+	start := time.Now()
+	delay := 50 * time.Millisecond
+	for waited := false; ; waited = true {
+		err := fetch()
+		missing, refused := notUploaded(err)
+		switch {
+		case err == nil || !missing && !refused:
+			return err
+		case refused && time.Since(start)+delay > min(wait, hiddenRepositoryWait):
+			return err // the registry's refusal, as it is: the credentials' fault after all
+		case missing && time.Since(start)+delay > wait:
+			return fmt.Errorf("source bundle %s is not in the registry, %s after the build pod started: flow build uploads it while the build starts, "+
+				"and deletes the build if the upload fails, so the run was killed during the upload, or the bundle was deleted from the registry. "+
+				"Run flow build again (%w)", ref, wait, err)
+		}
+		if !waited {
+			_, _ = fmt.Fprintf(out, "source bundle %s is not in the registry yet; waiting up to %s for flow build to finish uploading it\n", ref, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// notUploaded tells whether err is the registry's answer to a request for the bundle's manifest
+// while an upload has not written it yet: missing (404: no such manifest, or no such repository),
+// or refused (401, 403: what some registries say of a repository that does not exist yet).
+func notUploaded(err error) (missing, refused bool) {
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Request == nil || !strings.Contains(te.Request.URL.Path, "/manifests/") {
+		return false, false
+	}
+	return te.StatusCode == http.StatusNotFound, te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden
 }
 
 // checkPlatform checks that the base images of the Dockerfile at path, for target, are published
