@@ -3,6 +3,8 @@
 # minus Kaniko's own run time, median of 5), an unchanged re-run (context bytes uploaded), and one
 # service against four. Brings the node up (hack/deploy.sh) and prints the figures at the end.
 # FLOW_USER_NAMESPACES=false measures build pods without user namespaces, for comparison.
+# FLOW_BENCH_BASELINE=path/to/flow runs an earlier flow binary beside this one in every round of the
+# overhead benchmark (same operator, same load) and shows both.
 # FLOW_BENCH_RUN narrows the run to matching benchmarks (go test -run), e.g. FLOW_BENCH_RUN=OperatorOverhead.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"

@@ -39,6 +39,10 @@ func benchEnabled(t *testing.T) {
 // time, for a trivial Dockerfile; five runs, the median reported. Target: under 1.5 s. Each run is
 // also cut into phases (timeline), and the table of their medians printed, so that the overhead can
 // be attributed.
+//
+// FLOW_BENCH_BASELINE names another flow binary (an earlier version) to compare with: each round
+// then runs both, in alternating order, against the same operator and under the same load, and
+// the table shows both.
 func TestBench_OperatorOverhead(t *testing.T) {
 	benchEnabled(t)
 	ns := namespace(t)
@@ -46,24 +50,35 @@ func TestBench_OperatorOverhead(t *testing.T) {
 	env := registryEnv("bench-" + runID)
 	flow(t, dir, env, "build", "--push", "--tag", "warm", "--namespace", ns, "prod") // uploads the context once
 
-	var overheads, walls, kanikos []time.Duration
-	var lines []timeline
-	for i := range 5 {
-		// A context that changes every round: the upload is a real one, as for an edited project.
-		if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(fmt.Sprintf("hello %d %s\n", i, runID)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		tag := fmt.Sprintf("o%d", i)
-		tl := timedFlow(t, dir, env, ns, tag, "build", "--push", "--tag", tag, "--namespace", ns, "prod")
-		k := tl.kanikoEnd.Sub(tl.kanikoStart)
-		wall := tl.exit.Sub(tl.start)
-		walls, kanikos = append(walls, wall), append(kanikos, k)
-		overheads = append(overheads, wall-k)
-		lines = append(lines, tl)
+	bins, labels := []string{flowBin}, []string{"this flow"}
+	if b := os.Getenv("FLOW_BENCH_BASELINE"); b != "" {
+		bins, labels = []string{b, flowBin}, []string{"baseline flow", "this flow"}
 	}
-	report(t, "operator overhead (wall - kaniko), median of 5", median(overheads),
-		fmt.Sprintf("walls %v, kaniko %v", walls, kanikos))
-	reportPhases(t, lines)
+	series := make([][]timeline, len(bins))
+	for i := range 5 {
+		for k := range bins {
+			j := (i + k) % len(bins)
+			// A context that changes every run: the upload is a real one, as for an edited project.
+			if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(fmt.Sprintf("hello %d %d %s\n", i, j, runID)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tag := fmt.Sprintf("o%d-%d", i, j)
+			series[j] = append(series[j], timedFlow(t, bins[j], dir, env, ns, tag, "build", "--push", "--tag", tag, "--namespace", ns, "prod"))
+		}
+	}
+	for j, lines := range series {
+		var overheads, walls, kanikos []time.Duration
+		for _, tl := range lines {
+			k, wall := tl.kanikoEnd.Sub(tl.kanikoStart), tl.exit.Sub(tl.start)
+			walls, kanikos, overheads = append(walls, wall), append(kanikos, k), append(overheads, wall-k)
+		}
+		what := "operator overhead (wall - kaniko), median of 5"
+		if len(bins) > 1 {
+			what += ", " + labels[j]
+		}
+		report(t, what, median(overheads), fmt.Sprintf("walls %v, kaniko %v", walls, kanikos))
+	}
+	reportPhases(t, labels, series)
 	// How many requests the CLI sends to the registry for a one-service build whose context
 	// changed (flow -v logs each one).
 	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello v "+runID+"\n"), 0o644); err != nil {
@@ -134,21 +149,32 @@ var phases = []struct {
 	{"wall time", func(l *timeline) time.Time { return l.start }, func(l *timeline) time.Time { return l.exit }},
 }
 
-// reportPhases prints the median of each phase over the runs, with the runs' own figures.
-func reportPhases(t *testing.T, lines []timeline) {
+// reportPhases prints the median of each phase over the runs of each series (one per flow
+// binary), with the runs' own figures.
+func reportPhases(t *testing.T, labels []string, series [][]timeline) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "phases of a one-service build, median of %d (a negative figure is an overlap):\n", len(lines))
+	fmt.Fprintf(&b, "phases of a one-service build, median of %d, in ms (a negative figure is an overlap):\n", len(series[0]))
+	fmt.Fprintf(&b, "  %-62s", "")
+	for _, l := range labels {
+		fmt.Fprintf(&b, " %14s", l)
+	}
+	b.WriteString("   (each run)\n")
 	for _, p := range phases {
-		var ds []time.Duration
-		for i := range lines {
-			ds = append(ds, p.to(&lines[i]).Sub(p.from(&lines[i])))
-		}
+		fmt.Fprintf(&b, "  %-62s", p.name)
 		var each []string
-		for _, d := range ds {
-			each = append(each, fmt.Sprintf("%d", d.Milliseconds()))
+		for _, lines := range series {
+			var ds []time.Duration
+			var ms []string
+			for i := range lines {
+				d := p.to(&lines[i]).Sub(p.from(&lines[i]))
+				ds = append(ds, d)
+				ms = append(ms, fmt.Sprintf("%d", d.Milliseconds()))
+			}
+			fmt.Fprintf(&b, " %14d", median(ds).Milliseconds())
+			each = append(each, strings.Join(ms, " "))
 		}
-		fmt.Fprintf(&b, "  %-62s %6d ms   (%s)\n", p.name, median(ds).Milliseconds(), strings.Join(each, " "))
+		fmt.Fprintf(&b, "   (%s)\n", strings.Join(each, " | "))
 	}
 	table := strings.TrimRight(b.String(), "\n")
 	t.Log(table)
@@ -164,10 +190,10 @@ func reportPhases(t *testing.T, lines []timeline) {
 	}
 }
 
-// timedFlow runs one flow build of a single service in ns whose first tag is tag, and returns
+// timedFlow runs one flow build (the binary bin) of a single service in ns whose first tag is tag, and returns
 // its timeline: it watches the namespace's ImageBuilds and pods while flow runs, and reads the
 // container logs afterwards.
-func timedFlow(t *testing.T, dir string, env []string, ns, tag string, args ...string) timeline {
+func timedFlow(t *testing.T, bin, dir string, env []string, ns, tag string, args ...string) timeline {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
@@ -221,7 +247,7 @@ func timedFlow(t *testing.T, dir string, env []string, ns, tag string, args ...s
 		}
 	}()
 
-	cmd := exec.CommandContext(ctx, flowBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "LC_ALL=C.UTF-8"), env...)
 	stdout, err := cmd.StdoutPipe()
