@@ -1,6 +1,7 @@
 // Package kanikolog reads the log of a Kaniko executor (v1.24.0): the CLI follows a build's
-// progress with it, and the controller finds in it the cause of a failure. It is the one place
-// that knows how Kaniko formats its log.
+// progress with it and shows it as build output (Output: the steps and what they print, and the
+// last lines of a failing step), and the controller finds in it the cause of a failure and the
+// lines it keeps in the build's status. It is the one place that knows how Kaniko formats its log.
 //
 // Kaniko logs through logrus. Its default --log-format is "color", a text format with ANSI colour
 // codes even when the output is not a terminal, so a pod log line looks like
