@@ -92,9 +92,10 @@ type ImageBuildReconciler struct {
 	MaxAttempts int32
 	// MaxConcurrentReconciles is the number of ImageBuilds reconciled in parallel.
 	MaxConcurrentReconciles int
-	// PodLogs reads the last lines of a container's log. Kaniko prints its usage text after some
-	// errors, which pushes the cause out of the 2 KiB termination message; the log still has it.
-	// Nil keeps classification to the termination message.
+	// PodLogs reads the last lines of a container's log, once per failed build pod. Kaniko prints
+	// its usage text after some errors, which pushes the cause out of the 2 KiB termination
+	// message; the log still has it. Its last lines go into status.failureLog. Nil keeps both to
+	// the termination message.
 	PodLogs func(ctx context.Context, namespace, pod, container string) (string, error)
 	// Clock tells the time (build start and completion, timeouts, slot reservations); nil means
 	// the real clock. Tests move a fake one.
@@ -323,13 +324,7 @@ func (r *ImageBuildReconciler) observePod(ctx context.Context, ib *buildv1.Image
 		setInProgress(ib, buildv1.PhaseBuilding, buildv1.ReasonBuilding, msg)
 		return ctrl.Result{RequeueAfter: requeue}, true, nil
 	}
-	if result.CauseInLog && r.PodLogs != nil {
-		if tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer); err == nil {
-			result = buildpod.InterpretWithLog(pod, tail)
-		} else {
-			log.FromContext(ctx).Info("could not read the build log for a better failure message", "pod", pod.Name, "error", err.Error())
-		}
-	}
+	result, ib.Status.FailureLog = r.readFailure(ctx, pod, result)
 	r.finish(ib, result.Phase, result.Reason, result.Message, result.Digest)
 	return ctrl.Result{}, true, nil
 }
@@ -358,6 +353,28 @@ func (r *ImageBuildReconciler) podStart(pod *corev1.Pod) *metav1.Time {
 	}
 	t := pod.CreationTimestamp
 	return &t
+}
+
+// readFailure reads the Kaniko log of a build pod that failed, once: to classify a failure whose
+// cause only the log holds (Result.CauseInLog), and to keep the last lines of the build's output
+// in status.failureLog, where `kubectl describe` shows them after the pod is gone. Without the
+// log (no permission, the node unreachable) the termination message stands in for the lines.
+func (r *ImageBuildReconciler) readFailure(ctx context.Context, pod *corev1.Pod, result buildpod.Result) (buildpod.Result, *buildv1.FailureLog) {
+	if result.Phase != buildv1.PhaseFailed || !buildpod.KanikoStarted(pod) {
+		return result, nil
+	}
+	var kanikoLog string
+	if r.PodLogs != nil {
+		tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer)
+		if err != nil {
+			log.FromContext(ctx).Info("could not read the build log; the failure is reported from the pod's status alone", "pod", pod.Name, "error", err.Error())
+		}
+		kanikoLog = tail
+	}
+	if result.CauseInLog && kanikoLog != "" {
+		result = buildpod.InterpretWithLog(pod, kanikoLog)
+	}
+	return result, buildpod.FailureLog(pod, kanikoLog)
 }
 
 // stopPod ends a build that cannot succeed while its pod has not finished: the pod is deleted, so

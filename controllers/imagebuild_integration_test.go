@@ -105,6 +105,9 @@ func TestIntegration_FailureReasons(t *testing.T) {
 		finish   func(pod *corev1.Pod)
 		reason   string
 		mentions []string
+		// tail is status.failureLog.tail; envtest serves no pod logs, so it comes from the
+		// termination message.
+		tail []string
 	}{
 		{
 			name: "auth",
@@ -123,6 +126,7 @@ func TestIntegration_FailureReasons(t *testing.T) {
 			},
 			reason:   buildv1.ReasonBuildFailed,
 			mentions: []string{"RUN exit 3"},
+			tail:     []string{"RUN exit 3", "error building image: error building stage: failed to execute command: waiting for process to exit: exit status 3"},
 		},
 		{
 			name:     "oom",
@@ -181,6 +185,14 @@ func TestIntegration_FailureReasons(t *testing.T) {
 			}
 			if ib.Status.Output != nil {
 				t.Errorf("a failed build has an output: %+v", ib.Status.Output)
+			}
+			if tc.tail != nil {
+				if fl := ib.Status.FailureLog; fl == nil || fl.Pod != ib.Status.PodName || !slices.Equal(fl.Tail, tc.tail) {
+					t.Errorf("status.failureLog = %+v, want the tail %q of pod %s", fl, tc.tail, ib.Status.PodName)
+				}
+			}
+			if tc.name == "oom" && ib.Status.FailureLog != nil {
+				t.Errorf("status.failureLog = %+v for a Kaniko that left no output", ib.Status.FailureLog)
 			}
 			assertConditions(t, ib, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue)
 			e.waitEvent(tc.name, tc.reason)

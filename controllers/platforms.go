@@ -19,7 +19,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
 	"github.com/fleetflow/flow-build/internal/buildpod"
@@ -347,13 +346,7 @@ func (r *ImageBuildReconciler) ensurePlatformPod(ctx context.Context, ib *buildv
 		}
 		return requeue, nil
 	}
-	if result.CauseInLog && r.PodLogs != nil {
-		if tail, err := r.PodLogs(ctx, pod.Namespace, pod.Name, buildpod.KanikoContainer); err == nil {
-			result = buildpod.InterpretWithLog(pod, tail)
-		} else {
-			log.FromContext(ctx).Info("could not read the build log for a better failure message", "pod", pod.Name, "error", err.Error())
-		}
-	}
+	result, failureLog := r.readFailure(ctx, pod, result)
 	if result.Phase == buildv1.PhaseSucceeded {
 		ps.Phase, ps.Reason, ps.Message, ps.Digest = buildv1.PhaseSucceeded, buildv1.ReasonSucceeded, result.Message, result.Digest
 		if ib.Spec.Push && !buildpod.ValidDigest(result.Digest) {
@@ -362,6 +355,11 @@ func (r *ImageBuildReconciler) ensurePlatformPod(ctx context.Context, ib *buildv
 		return 0, nil
 	}
 	setPlatformFailed(ps, result.Reason, result.Message)
+	if failureLog != nil && ib.Status.FailureLog == nil {
+		// The first platform that fails ends the build: its output is the build's.
+		failureLog.Platform = ps.Platform
+		ib.Status.FailureLog = failureLog
+	}
 	return 0, nil
 }
 

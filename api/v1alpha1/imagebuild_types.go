@@ -457,6 +457,13 @@ type ImageBuildStatus struct {
 	// +optional
 	PlatformsReady string `json:"platformsReady,omitempty"`
 
+	// failureLog keeps the last lines of a failed build's own output, read from the log of the
+	// build pod whose failure ended the build, so that `kubectl describe imagebuild` still shows
+	// them after the pod is gone. Set only when the build failed after Kaniko ran.
+	//
+	// +optional
+	FailureLog *FailureLog `json:"failureLog,omitempty"`
+
 	// output describes the pushed image. Set only when a build with spec.push succeeded.
 	//
 	// +optional
@@ -567,6 +574,40 @@ type PlatformStatus struct {
 	//
 	// +optional
 	UserNamespace *UserNamespaceStatus `json:"userNamespace,omitempty"`
+}
+
+// The bounds of status.failureLog.tail, which the operator keeps and the CRD's schema enforces
+// (the markers on FailureLog.Tail repeat the first two; a test keeps them equal).
+const (
+	// FailureLogMaxLines is the most lines the tail keeps.
+	FailureLogMaxLines = 20
+	// FailureLogMaxLineBytes is the longest a line of the tail may be; longer lines are cut.
+	FailureLogMaxLineBytes = 512
+	// FailureLogMaxBytes bounds the lines of the tail together; older lines give way.
+	FailureLogMaxBytes = 4096
+)
+
+// FailureLog is the end of a failed build pod's output.
+type FailureLog struct {
+	// pod is the build pod the lines were read from (`kubectl logs <pod> -c kaniko` shows the
+	// whole log while the pod exists).
+	Pod string `json:"pod"`
+
+	// platform is the platform that pod built, for builds with spec.platforms.
+	//
+	// +optional
+	Platform string `json:"platform,omitempty"`
+
+	// tail are the last lines of the output of the Dockerfile step that ran last (the one that
+	// failed), oldest first: the step itself when it fits, what it printed, and Kaniko's error.
+	// They are the lines `flow build` shows under its ✗ line. Kaniko's informational records are
+	// left out, and credentials are replaced by REDACTED. At most 20 lines of at most 512 bytes
+	// each (a longer line is cut and ends in "..."), and 4096 bytes in all (older lines give way).
+	//
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=512
+	Tail []string `json:"tail"`
 }
 
 // BuildOutput is the image a successful build produced.

@@ -74,3 +74,40 @@ func TestTagPatternMatchesCRD(t *testing.T) {
 		}
 	}
 }
+
+// The bounds of status.failureLog.tail are written twice, as constants for the operator and as
+// markers for the CRD's schema: the API server must accept every tail the operator writes.
+func TestFailureLogBoundsMatchCRD(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "build.fleetflow.dev_imagebuilds.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd map[string]any
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	path := []string{"spec", "versions", "0", "schema", "openAPIV3Schema", "properties", "status", "properties", "failureLog", "properties", "tail"}
+	var node any = crd
+	for _, k := range path {
+		switch n := node.(type) {
+		case map[string]any:
+			node = n[k]
+		case []any:
+			node = n[0]
+		}
+		if node == nil {
+			t.Fatalf("the CRD has no %s", strings.Join(path, "."))
+		}
+	}
+	tail := node.(map[string]any)
+	items, _ := tail["items"].(map[string]any)
+	if got, _ := tail["maxItems"].(float64); int(got) != FailureLogMaxLines {
+		t.Errorf("the CRD's status.failureLog.tail allows %v lines, FailureLogMaxLines is %d", tail["maxItems"], FailureLogMaxLines)
+	}
+	if got, _ := items["maxLength"].(float64); int(got) != FailureLogMaxLineBytes {
+		t.Errorf("the CRD's status.failureLog.tail lines may be %v long, FailureLogMaxLineBytes is %d", items["maxLength"], FailureLogMaxLineBytes)
+	}
+	if FailureLogMaxBytes < FailureLogMaxLineBytes {
+		t.Errorf("FailureLogMaxBytes %d cannot hold one line of FailureLogMaxLineBytes %d", FailureLogMaxBytes, FailureLogMaxLineBytes)
+	}
+}

@@ -514,10 +514,12 @@ func afterFold(s, sep string) (string, bool) {
 	return s[i+len(sep):], true
 }
 
-// LogTailLines and LogTailBytes bound the end of the Kaniko log that the controller reads to
-// classify a failure whose cause the termination message lost. Kaniko v1.24.0 prints its 71-line
-// usage text after errors it meets before building (a clone that failed, a Dockerfile that is not
-// there), so the error line sits more than 71 lines from the end.
+// LogTailLines and LogTailBytes bound the end of the Kaniko log that the controller reads, once per
+// failed build pod: to classify a failure whose cause the termination message lost, and for the
+// last lines of the failing step's output that status.failureLog keeps. Kaniko v1.24.0 prints its
+// 71-line usage text after errors it meets before building (a clone that failed, a Dockerfile that
+// is not there), so the error line sits more than 71 lines from the end. Of those lines, the last
+// LogTailBytes are kept.
 const (
 	LogTailLines = 200
 	LogTailBytes = maxClassifiedBytes

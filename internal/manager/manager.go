@@ -4,10 +4,12 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -237,15 +239,57 @@ func slimNode(obj any) (any, error) {
 	return n, nil
 }
 
-// podLogs reads the tail of a build container's log, bounded so that a chatty build cannot make
-// the manager hold megabytes for one failure message.
+// podLogs reads the end of a build container's log: its last buildpod.LogTailLines lines, of which
+// at most the last buildpod.LogTailBytes are kept, so that a chatty build or a line of megabytes
+// cannot make the manager hold more for one failure.
 func podLogs(cs kubernetes.Interface) func(ctx context.Context, namespace, pod, container string) (string, error) {
 	return func(ctx context.Context, namespace, pod, container string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		raw, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
-			Container: container, TailLines: ptr.To[int64](buildpod.LogTailLines), LimitBytes: ptr.To[int64](buildpod.LogTailBytes),
-		}).DoRaw(ctx)
-		return string(raw), err
+		stream, err := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
+			Container: container, TailLines: ptr.To[int64](buildpod.LogTailLines),
+		}).Stream(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer func() { _ = stream.Close() }() // read-only: Close cannot lose data
+		// The last bytes, not LimitBytes' first ones: Kaniko's verdict and the failing step's
+		// output are at the end.
+		end := &lastBytes{max: buildpod.LogTailBytes}
+		_, err = io.Copy(end, stream)
+		return end.String(), err
 	}
+}
+
+// lastBytes keeps the last max bytes written to it.
+type lastBytes struct {
+	max int
+	buf []byte
+	cut bool
+}
+
+func (b *lastBytes) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > 2*b.max {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.max:]...)
+		b.cut = true
+	}
+	return len(p), nil
+}
+
+// String is what was kept, from the first whole line on when the beginning was cut: half a line
+// could be half a credential that redaction no longer recognises.
+func (b *lastBytes) String() string {
+	s := b.buf
+	if len(s) > b.max {
+		s, b.cut = s[len(s)-b.max:], true
+	}
+	if b.cut {
+		if i := bytes.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:]
+		} else {
+			s = nil
+		}
+	}
+	return string(s)
 }
