@@ -27,6 +27,12 @@
 // header names its service and, when more than one service is building, every progress line
 // starts with the service's name.
 //
+// A build's own output (Kaniko's steps and what they print) appears in two places. With
+// Task.Log, plain mode streams it, one line each, led by "[service]" ("[service linux/arm64]"
+// for a platform of a build with several), as `docker compose build` does for several services;
+// live mode shows only the bars. With Task.LastLines, the last lines of a failed build's output
+// appear under its ✗ line, led the same way, in both modes.
+//
 // A Printer and its Tasks are safe for concurrent use.
 package progress
 
@@ -34,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +180,8 @@ type Task struct {
 	// summary
 	images          []string
 	digest, message string
-	note            string // after the digest, for an image reused as it was
+	note            string   // after the digest, for an image reused as it was
+	lastLines       []string // the end of a failed build's output, shown under its ✗ line
 
 	// platforms of a multi-platform build, in the order of Service.Platforms
 	platforms []*PlatformTask
@@ -356,6 +364,49 @@ func (t *Task) Skipped(reason string) {
 	p.conclude(t, phaseSkipped)
 }
 
+// Log streams one line of the build's own output (kanikolog.Output's text, redacted): in plain
+// mode it is printed at once as "[service] line"; live mode shows bars only and ignores it.
+func (t *Task) Log(line string) {
+	t.p.log(t, "", line)
+}
+
+// LastLines sets the last lines of a failed build's output, shown under its ✗ line as
+// "[service] line". Call it before Failed.
+func (t *Task) LastLines(lines []string) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || t.phase.concluded() {
+		return
+	}
+	t.lastLines = slices.Clone(lines)
+}
+
+// log prints one line of build output in plain mode.
+func (p *Printer) log(t *Task, platform, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.inert || p.live || p.closed {
+		return
+	}
+	if !t.header[0] && !t.header[1] {
+		p.buildHeader(t)
+	}
+	p.write(LogLine(t.svc.Name, platform, line) + "\n")
+}
+
+// LogLine is one line of a build's output as flow prints it: led by "[service]", or by
+// "[service platform]" for one platform of a build with several, with control characters
+// replaced so that the line can neither move the cursor nor split. Leading blanks stay: they
+// are the indentation of a program's output.
+func LogLine(service, platform, line string) string {
+	label := service
+	if platform != "" {
+		label += " " + platform
+	}
+	return strings.TrimRightFunc("["+oneLine(label)+"] "+printable(line), unicode.IsSpace)
+}
+
 // conclude records a final phase. Called with p.mu held.
 func (p *Printer) conclude(t *Task, ph phase) {
 	t.phase = ph
@@ -442,6 +493,14 @@ func (p *Printer) summary(t *Task) string {
 			}
 			b.WriteString("\n")
 		}
+		for _, l := range t.lastLines {
+			b.WriteString("  " + LogLine(t.svc.Name, "", l) + "\n")
+		}
+		for _, pt := range t.platforms {
+			for _, l := range pt.lastLines {
+				b.WriteString("  " + LogLine(t.svc.Name, pt.logLabel(), l) + "\n")
+			}
+		}
 		return b.String()
 	case phaseSkipped:
 		if t.message == "" {
@@ -495,6 +554,7 @@ type PlatformTask struct {
 	pct         int   // the last percentage shown, -1 unknown
 	quarter     int
 	lastPending string
+	lastLines   []string
 
 	bar  *mpb.Bar
 	view atomic.Pointer[liveView]
@@ -618,6 +678,33 @@ func (pt *PlatformTask) label() string {
 		width = max(width, utf8.RuneCountInString(o.name))
 	}
 	return pt.name + strings.Repeat(" ", width-utf8.RuneCountInString(pt.name)) + " "
+}
+
+// Log streams one line of this platform's build output, as Task.Log does; the line is led by
+// "[service platform]" when the service builds several platforms.
+func (pt *PlatformTask) Log(line string) {
+	pt.t.p.log(pt.t, pt.logLabel(), line)
+}
+
+// LastLines sets the last lines of this platform's failed output, shown under the service's ✗
+// line. Call it before the service's Failed.
+func (pt *PlatformTask) LastLines(lines []string) {
+	p := pt.t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pt.t.inert || pt.t.phase.concluded() {
+		return
+	}
+	pt.lastLines = slices.Clone(lines)
+}
+
+// logLabel names the platform in lines of build output: only when the service builds several,
+// since one platform is the service's whole build.
+func (pt *PlatformTask) logLabel() string {
+	if len(pt.t.platforms) < 2 {
+		return ""
+	}
+	return pt.name
 }
 
 // progressLine prints one plain progress line of the platform. Called with p.mu held.
