@@ -25,6 +25,7 @@ import (
 	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/fleetconfig"
 	"github.com/fleetflow/flow-build/internal/imageref"
+	"github.com/fleetflow/flow-build/internal/kanikolog"
 	"github.com/fleetflow/flow-build/internal/registryauth"
 	"github.com/fleetflow/flow-build/internal/usererr"
 	"github.com/fleetflow/flow-build/internal/version"
@@ -39,8 +40,6 @@ type buildOptions struct {
 	push       bool
 	tags       []string
 	noCache    bool
-	services   []string
-	stageFlag  string
 	platforms  []string
 	registry   string
 	pushSecret string
@@ -56,14 +55,14 @@ type buildOptions struct {
 	bundleRepo string
 	verbose    bool
 	quiet      bool
+	progress   string
+	logTail    int
 	kube       kubeFlags
 
+	stageSelection
+
 	// Set by Complete.
-	stage       string   // the stage named (argument, -s or FLEET_STAGE); "" for FleetFlow's rule
-	stageArg    string   // the STAGE argument, for the conflict check with -s
-	stageEnv    bool     // the stage came from FLEET_STAGE
-	onlyService []string // services asked for by name (-n, or the SERVICE argument)
-	lang        usererr.Lang
+	lang usererr.Lang
 }
 
 func newBuildCommand(env Env) *cobra.Command {
@@ -114,14 +113,7 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 
   # Render the ImageBuilds for a GitOps repository instead of creating them
   flow build --push --tag v1.2.0 --source git -o yaml prod > imagebuilds.yaml`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 2 {
-				return usageError(usererr.T(
-					fmt.Sprintf("too many arguments (%s): give at most SERVICE and STAGE; more services go with -n", strings.Join(args, " ")),
-					fmt.Sprintf("引数が多すぎます（%s）: 指定できるのは SERVICE と STAGE までです。複数のサービスは -n で指定してください", strings.Join(args, " "))))
-			}
-			return nil
-		},
+		Args: stageArgs("build"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Complete(cmd, args)
 			if err := o.Validate(); err != nil {
@@ -136,8 +128,7 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
 	f.StringArrayVar(&o.platforms, "platform", nil, "build for these platforms, comma-separated or repeated (linux/amd64,linux/arm64): one image index with an image per platform (default: the service's platform(s) in the config, else one image for the cluster node that builds it)")
 	f.BoolVar(&o.noCache, "no-cache", false, "always build: no layer cache, and no reuse of an image built earlier from the same inputs (for Dockerfiles that download unpinned things)")
-	f.StringArrayVarP(&o.services, "service", "n", nil, "build only this service of the stage (repeatable); as fleet build's -n")
-	f.StringVarP(&o.stageFlag, "stage", "s", "", "the stage (default: the STAGE argument, else $FLEET_STAGE, else the stage named default, else the only stage)")
+	o.stageSelection.bind(f, "build")
 	f.StringVar(&o.registry, "registry", "", "registry for every image of the run: images become <registry>/<project>-<service>")
 	f.StringVar(&o.pushSecret, "push-secret", "", "kubernetes.io/dockerconfigjson Secret the builds use (default: forward your local credentials for the build's registry)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit of each build, from 10s to 24h")
@@ -152,10 +143,13 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.StringVar(&o.bundleRepo, "bundle-repository", "", "repository for source bundles (default: each image's own repository)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print what flow resolves and every registry request (credentials are never printed)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no notes (stage chosen, uploads, hints); progress, warnings and errors still show")
+	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress: auto (bars on a terminal, plain lines otherwise), tty (bars), plain (plain lines, and every step and line of build output as it happens, led by [service])")
+	f.IntVar(&o.logTail, "log-tail", kanikolog.DefaultTailLines, "lines of a failed build's own output to show under its ✗ line (0: none)")
 	o.kube.bind(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions([]string{"bundle", "git"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("git-credentials", cobra.FixedCompletions([]string{gitCredentialsNone, gitCredentialsForward}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{progressAuto, progressTTY, progressPlain}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -171,21 +165,22 @@ func (o *buildOptions) Complete(cmd *cobra.Command, args []string) {
 		platforms = append(platforms, fleetconfig.SplitList(p)...)
 	}
 	o.platforms = platforms
-	o.onlyService = slices.Clone(o.services)
-	switch len(args) {
-	case 1:
-		o.stageArg = args[0]
-	case 2:
-		o.onlyService = append(o.onlyService, args[0])
-		o.stageArg = args[1]
-	}
-	// The argument and -s name the stage; FLEET_STAGE, exported in a CI job, is only a default, so
-	// it never overrides (or, as in FleetFlow, conflicts with) a stage named on the command line.
-	o.stage = firstNonEmpty(o.stageArg, o.stageFlag)
-	if o.stage == "" {
-		o.stage = o.env.Getenv("FLEET_STAGE")
-		o.stageEnv = o.stage != ""
-	}
+	o.stageSelection.complete(args, o.env.Getenv)
+}
+
+// The values of --progress, BuildKit's names for them.
+const (
+	progressAuto  = "auto"
+	progressTTY   = "tty"
+	progressPlain = "plain"
+)
+
+// maxLogTail bounds --log-tail: the output under a ✗ line is a summary; flow logs shows it all.
+const maxLogTail = 1000
+
+// live says whether progress is drawn as live bars: --progress tty, or auto on a terminal.
+func (o *buildOptions) live() bool {
+	return o.progress == progressTTY || o.progress == progressAuto && o.env.Live
 }
 
 // maxTTL is the longest --ttl an ImageBuild can hold: its ttlSecondsAfterFinished is an int32.
@@ -195,11 +190,10 @@ const maxTTL = math.MaxInt32 * time.Second
 // errors of the command line (exit status 2), except a bad --tag, which is the product's
 // invalid-tag error.
 func (o *buildOptions) Validate() error {
+	if err := o.stageSelection.validate("build"); err != nil {
+		return err
+	}
 	switch {
-	case o.stageArg != "" && o.stageFlag != "" && o.stageArg != o.stageFlag:
-		return usageError(usererr.T(
-			fmt.Sprintf("the stage is given twice: the argument %s and -s %s; give it once (to build only service %s of stage %s: flow build -n %s %s)", o.stageArg, o.stageFlag, o.stageArg, o.stageFlag, o.stageArg, o.stageFlag),
-			fmt.Sprintf("ステージが2回指定されています（引数 %s と -s %s）。どちらか一方にしてください（ステージ %s のサービス %s だけをビルドするには: flow build -n %s %s）", o.stageArg, o.stageFlag, o.stageFlag, o.stageArg, o.stageArg, o.stageFlag)))
 	case o.output != "" && o.output != "yaml" && o.output != "json":
 		return usageError(txt("--output %q: use yaml or json", "--output %q: yaml か json を指定してください", o.output))
 	case o.source != "bundle" && o.source != "git":
@@ -213,6 +207,10 @@ func (o *buildOptions) Validate() error {
 	case o.gitCreds == gitCredentialsForward && o.output != "":
 		return usageError(txt("--git-credentials=forward creates a Secret in the cluster, and -o creates nothing: for manifests, create a kubernetes.io/basic-auth Secret once and name it with --git-secret",
 			"--git-credentials=forward はクラスターに Secret を作成しますが、-o は何も作成しません。マニフェストには kubernetes.io/basic-auth Secret を一度作成し、--git-secret で指定してください"))
+	case o.progress != progressAuto && o.progress != progressTTY && o.progress != progressPlain:
+		return usageError(txt("--progress %q: use auto, tty or plain", "--progress %q: auto、tty、plain のいずれかを指定してください", o.progress))
+	case o.logTail < 0 || o.logTail > maxLogTail:
+		return usageError(txt("--log-tail %d: use a number of lines from 0 (none) to %d", "--log-tail %d: 0（表示しない）から %d までの行数を指定してください", o.logTail, maxLogTail))
 	case o.timeout < 10*time.Second || o.timeout > 24*time.Hour:
 		return usageError(txt("--timeout %s: use a duration between 10s and 24h", "--timeout %s: 10s から 24h の間で指定してください", o.timeout))
 	case o.ttl < 0:
@@ -221,11 +219,6 @@ func (o *buildOptions) Validate() error {
 		return usageError(txt("--ttl %s: at most %s (ImageBuild keeps it as a number of seconds that fits in 32 bits); use 0 to keep builds", "--ttl %s: 最大は %s です（ImageBuild は32ビットの秒数で保持します）。ビルドを残すには 0 を指定してください", o.ttl, maxTTL))
 	case o.ttl%time.Second != 0:
 		return usageError(txt("--ttl %s: use whole seconds (ImageBuild keeps it in seconds), e.g. 90s or 1h", "--ttl %s: 秒単位で指定してください（ImageBuild は秒で保持します）。例: 90s、1h", o.ttl))
-	}
-	for _, s := range o.onlyService {
-		if s == "" {
-			return usageError(txt("-n/--service needs a service name", "-n/--service にはサービス名を指定してください"))
-		}
 	}
 	if problem := fleetconfig.PlatformsProblem(o.platforms); problem != nil {
 		return usageError(usererr.T("--platform: "+problem.En, "--platform: "+problem.Ja))
@@ -342,16 +335,7 @@ func (o *buildOptions) resolve(ctx context.Context) (*fleetconfig.Plan, []*targe
 		return nil, nil, err
 	}
 	o.debugf("config files: %s", strings.Join(conf.Files, ", "))
-	switch conf.StageChosenBy {
-	case "":
-		if o.stageEnv {
-			o.notef(txt("stage: %s (from FLEET_STAGE)", "ステージ: %s（FLEET_STAGE による指定）", conf.Stage))
-		}
-	case "default":
-		o.notef(txt("stage: default (no stage named; the project defines one called default)", "ステージ: default（ステージの指定がないため default を使用します）"))
-	case "only":
-		o.notef(txt("stage: %s (no stage named; it is the project's only stage)", "ステージ: %s（ステージの指定がないため、唯一のステージを使用します）", conf.Stage))
-	}
+	o.stageSelection.noteChoice(conf, o.notef)
 	plan, err := conf.Resolve(conf.Stage, fleetconfig.ResolveOptions{
 		Registry: o.registry, Services: o.onlyService, NoCache: o.noCache, Platforms: o.platforms,
 	})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,11 +20,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	buildv1 "github.com/fleetflow/flow-build/api/v1alpha1"
@@ -38,6 +41,9 @@ import (
 var (
 	restCfg *rest.Config
 	k8s     client.WithWatch
+	// testEnvironment is the envtest control plane, for tests that add users with their own
+	// permissions.
+	testEnvironment *envtest.Environment
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +51,7 @@ func TestMain(m *testing.M) {
 	if !ok {
 		os.Exit(m.Run())
 	}
-	restCfg = cfg
+	restCfg, testEnvironment = cfg, env
 	var err error
 	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -66,6 +72,11 @@ type fixture struct {
 	reg *registrytest.Registry
 	ns  string
 	env map[string]string
+	// logs serves the build pods' logs (envtest has no kubelet); nil asks the API server, which
+	// answers for pods/log what RBAC allows, and an empty log for pods on no node.
+	logs logSource
+	// restCfg connects as someone else than the test's administrator, when set.
+	restCfg *rest.Config
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -96,7 +107,8 @@ func (f *fixture) cliEnv(stdout, stderr *bytes.Buffer) Env {
 		Getenv:     func(k string) string { return f.env[k] },
 		WorkDir:    filepath.Join(envtestutil.RepoRoot(), "examples", "shop"),
 		Transport:  f.reg.Transport(),
-		RESTConfig: restCfg,
+		RESTConfig: cmp.Or(f.restCfg, restCfg),
+		logs:       f.logs,
 	}
 }
 
@@ -129,6 +141,7 @@ func (f *fixture) controller(finish func(ib *buildv1.ImageBuild)) (stop func()) 
 			ib.Status.ObservedGeneration = ib.Generation
 			ib.Status.Phase = buildv1.PhaseBuilding
 			ib.Status.PodName = ib.Name + "-g1-1"
+			f.createPod(ib.Status.PodName)
 			setReady(ib, metav1.ConditionFalse, buildv1.ReasonBuilding, "building")
 			if err := k8s.Status().Update(ctx, ib); err != nil {
 				continue
@@ -139,6 +152,18 @@ func (f *fixture) controller(finish func(ib *buildv1.ImageBuild)) (stop func()) 
 		}
 	}()
 	return func() { cancel(); w.Stop(); <-done }
+}
+
+// createPod stores a build pod as the operator would create it. envtest runs no kubelet: the pod
+// never runs, and its log comes from the test's logSource.
+func (f *fixture) createPod(name string) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
+		Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "kaniko", Image: "kaniko"}}},
+	}
+	if err := k8s.Create(context.Background(), pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		f.t.Errorf("creating pod %s: %v", name, err)
+	}
 }
 
 func succeed(ib *buildv1.ImageBuild) {

@@ -42,7 +42,7 @@ func (k *kubeFlags) bind(f *pflag.FlagSet) {
 // cluster is the connection to the cluster that runs the builds.
 type cluster struct {
 	client    client.WithWatch
-	pods      kubernetes.Interface
+	logs      logSource
 	namespace string
 	server    string
 }
@@ -84,7 +84,11 @@ func (k *kubeFlags) connect(env Env) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
 	}
-	return &cluster{client: c, pods: cs, namespace: ns, server: cfg.Host}, nil
+	logs := env.logs
+	if logs == nil {
+		logs = apiLogs{cs}
+	}
+	return &cluster{client: c, logs: logs, namespace: ns, server: cfg.Host}, nil
 }
 
 // dryRun asks the API server to validate every ImageBuild (its schema, CEL rules, RBAC, the CRD being

@@ -13,10 +13,14 @@ func txt(en, ja string, args ...any) usererr.Text {
 	return usererr.T(fmt.Sprintf(en, args...), fmt.Sprintf(ja, args...))
 }
 
-// usageError is an error of the command line: exit status 2, with a pointer to --help.
-func usageError(reason usererr.Text) error {
+// usageError is an error of flow build's command line: exit status 2, with a pointer to --help.
+func usageError(reason usererr.Text) error { return usageErrorFor("build", reason) }
+
+// usageErrorFor is an error of the command line of flow's command: exit status 2, with a
+// pointer to its --help.
+func usageErrorFor(command string, reason usererr.Text) error {
 	return usererr.New(usererr.KindUsage, reason).
-		WithRemedies(txt("see flow build --help", "flow build --help を参照してください"))
+		WithRemedies(txt("see flow %s --help", "flow %s --help を参照してください", command))
 }
 
 // problemsOf splits a joined error into the problems it holds, each shown as a block of its own.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -36,8 +33,14 @@ type output struct {
 	push    bool
 	printer *progress.Printer
 	skipped []fleetconfig.Skipped
+	stage   string
 
-	notes sync.Mutex // uploads finish on parallel goroutines; their lines must not interleave
+	// streamOutput prints every line of the builds' own output (--progress plain).
+	streamOutput bool
+
+	notes         sync.Mutex // uploads finish on parallel goroutines; their lines must not interleave
+	deferred      []string   // notes held back while live bars are drawn
+	forbiddenOnce sync.Once
 }
 
 // notef writes a note or diagnostic to w, which is stderr. A failed write is deliberately ignored:
@@ -57,10 +60,12 @@ func newOutput(o *buildOptions, plan *fleetconfig.Plan) *output {
 		o:    o,
 		push: o.push,
 		printer: progress.New(progress.Options{
-			Out: w, Live: o.env.Live && o.output == "", Color: o.env.Live,
+			Out: w, Live: o.live() && o.output == "", Color: o.live(),
 			LookupEnv: func(k string) (string, bool) { v := o.env.Getenv(k); return v, v != "" },
 		}),
-		skipped: plan.Skipped,
+		skipped:      plan.Skipped,
+		stage:        plan.Stage,
+		streamOutput: o.progress == progressPlain && o.output == "",
 	}
 }
 
@@ -105,8 +110,29 @@ func (out *output) created(builds []*buildv1.ImageBuild, ns, runID string) error
 			return err
 		}
 	}
-	out.o.notef(txt("Follow them with: kubectl get imagebuilds -n %s -l %s=%s -w", "進行状況の確認: kubectl get imagebuilds -n %s -l %s=%s -w", ns, buildv1.LabelRun, runID))
+	out.o.notef(txt("Follow them with: flow logs -f %s\n  or: kubectl get imagebuilds -n %s -l %s=%s -w", "進行状況の確認: flow logs -f %s\n  または: kubectl get imagebuilds -n %s -l %s=%s -w", out.logsArgs(ns), ns, buildv1.LabelRun, runID))
 	return nil
+}
+
+// logsArgs are the arguments of the `flow logs` that shows this run's builds.
+func (out *output) logsArgs(namespace string) string {
+	var args []string
+	for _, s := range out.o.onlyService {
+		args = append(args, "-n", s)
+	}
+	if out.o.file != "" {
+		args = append(args, "--file", out.o.file)
+	}
+	if out.o.kube.kubeconfig != "" {
+		args = append(args, "--kubeconfig", out.o.kube.kubeconfig)
+	}
+	if out.o.kube.context != "" {
+		args = append(args, "--context", out.o.kube.context)
+	}
+	if out.o.kube.namespace != "" {
+		args = append(args, "--namespace", namespace)
+	}
+	return strings.Join(append(args, out.stage), " ")
 }
 
 // buildState is what the follower knows of one build.
@@ -114,9 +140,12 @@ type buildState struct {
 	target     *target
 	task       *progress.Task
 	totalSteps int
-	logs       sync.Once
-	// streamed are the platform pods whose log is followed (a lost pod's retry is a new pod).
-	streamed map[string]bool
+	// streams are the pods whose log is followed (a lost pod's retry is a new pod), each closed
+	// when its log has been read to its end.
+	streams map[string]chan struct{}
+	// stopStreams ends this build's log streams once it has finished and they had their time.
+	stopStreams context.CancelFunc
+	streamCtx   context.Context
 	// emulated are the platforms already said to be emulated.
 	emulated map[string]bool
 	done     bool
@@ -126,10 +155,13 @@ type buildState struct {
 // follow watches the run's ImageBuilds until all have finished, feeding the progress printer, and
 // turns the results into the exit status: 0 only when every build succeeded.
 func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.ImageBuild, targets []*target, runID string) error {
+	logCtx, stopLogs := context.WithCancel(ctx)
+	defer stopLogs()
 	states := map[string]*buildState{}
 	for i, ib := range builds {
 		t := targets[i]
-		s := &buildState{target: t, totalSteps: countSteps(t), streamed: map[string]bool{}, emulated: map[string]bool{}}
+		s := &buildState{target: t, totalSteps: countSteps(t), streams: map[string]chan struct{}{}, emulated: map[string]bool{}}
+		s.streamCtx, s.stopStreams = context.WithCancel(logCtx)
 		s.task = out.printer.Add(progress.Service{
 			Name: t.build.Service, Dockerfile: t.build.DockerfileRel, Context: t.build.ContextRel,
 			Target: t.build.Target, Destinations: t.push.Images(), Platforms: t.build.Platforms,
@@ -140,8 +172,6 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		out.printer.Add(progress.Service{Name: s.Service}).Skipped(s.Reason)
 	}
 
-	logCtx, stopLogs := context.WithCancel(ctx)
-	defer stopLogs()
 	remaining := len(states)
 	update := func(ib *buildv1.ImageBuild) {
 		s := states[ib.Name]
@@ -153,20 +183,19 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		if ready != nil {
 			msg = ready.Message
 		}
-		out.platforms(logCtx, cl, ib, s)
+		out.platforms(cl, ib, s)
 		switch ib.Status.Phase {
 		case buildv1.PhasePending:
 			s.task.Pending(msg)
 		case buildv1.PhaseBuilding:
-			if ib.Status.PodName != "" {
-				pod, task := ib.Status.PodName, s.task
-				s.logs.Do(func() {
-					go out.streamLogs(logCtx, cl, pod, s.totalSteps, task.Building, task.Pushing, len(s.target.push.Tags))
-				})
+			if pod := ib.Status.PodName; pod != "" {
+				task := s.task
+				out.stream(cl, s, pod, task.Building, task.Pushing, task.Log, len(s.target.push.Tags))
 			}
 		case buildv1.PhaseSucceeded:
 			s.done = true
 			remaining--
+			out.endStreams(s)
 			switch o := ib.Status.Output; {
 			case !out.push:
 				// Built and discarded: no Pushing block, and no digest that names nothing in a registry.
@@ -184,20 +213,33 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 		case buildv1.PhaseFailed:
 			s.done, s.failed = true, true
 			remaining--
+			out.endStreams(s)
 			reason := ""
 			if ready != nil {
 				reason = ready.Reason
 			}
-			s.task.Failed(fmt.Sprintf("%s: %s\n  see: kubectl describe imagebuild -n %s %s", reason, msg, ib.Namespace, ib.Name))
+			failed, forbidden := cl.failureOutput(ctx, ib, out.o.logTail)
+			if forbidden {
+				out.logsForbidden(cl.namespace)
+			}
+			for _, f := range failed {
+				if f.platform == "" {
+					s.task.LastLines(f.lines)
+				} else {
+					s.task.Platform(f.platform).LastLines(f.lines)
+				}
+			}
+			s.task.Failed(fmt.Sprintf("%s: %s\n%s", reason, msg, txt("see: kubectl describe imagebuild -n %s %s", "詳細: kubectl describe imagebuild -n %s %s", ib.Namespace, ib.Name).In(out.o.lang)))
 		}
 	}
 
-	err := watchBuilds(ctx, cl, runID, func(ib *buildv1.ImageBuild, deleted bool) bool {
+	err := watchBuilds(ctx, cl, client.MatchingLabels{buildv1.LabelRun: runID}, func(ib *buildv1.ImageBuild, deleted bool) bool {
 		if deleted {
 			if s := states[ib.Name]; s != nil && !s.done {
 				s.done, s.failed = true, true
 				remaining--
-				s.task.Failed("the ImageBuild was deleted before it finished")
+				s.stopStreams()
+				s.task.Failed(txt("the ImageBuild was deleted before it finished", "ImageBuild が完了前に削除されました").In(out.o.lang))
 			}
 		} else {
 			update(ib)
@@ -208,15 +250,17 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		for _, s := range states {
 			if !s.done {
-				s.task.Failed("still running in the cluster (flow stopped watching)")
+				s.task.Failed(txt("still running in the cluster (flow stopped watching)", "クラスターで実行中です（flow は監視を停止しました）").In(out.o.lang))
 			}
 		}
 		out.printer.Wait()
-		notef(out.env.Stderr, "\n%s\n", txt("Interrupted: the builds go on in the cluster. Follow them with:\n  kubectl get imagebuilds -n %s -l %s=%s -w",
-			"中断しました: ビルドはクラスターで続行されます。進行状況の確認:\n  kubectl get imagebuilds -n %s -l %s=%s -w", cl.namespace, buildv1.LabelRun, runID).In(out.o.lang))
+		out.deferredNotes()
+		notef(out.env.Stderr, "\n%s\n", txt("Interrupted: the builds go on in the cluster. Follow them with:\n  flow logs -f %s\n  kubectl get imagebuilds -n %s -l %s=%s -w",
+			"中断しました: ビルドはクラスターで続行されます。進行状況の確認:\n  flow logs -f %s\n  kubectl get imagebuilds -n %s -l %s=%s -w", out.logsArgs(cl.namespace), cl.namespace, buildv1.LabelRun, runID).In(out.o.lang))
 		return exitError{ExitInterrupted}
 	}
 	out.printer.Wait()
+	out.deferredNotes()
 	if err != nil {
 		return fmt.Errorf("watching the builds: %w", err)
 	}
@@ -228,9 +272,26 @@ func (out *output) follow(ctx context.Context, cl *cluster, builds []*buildv1.Im
 	return nil
 }
 
+// streamGrace is how long a finished build's log streams may take to deliver what the ended
+// container printed last, before the build's result is shown.
+const streamGrace = 3 * time.Second
+
+// endStreams lets the log streams of a finished build deliver their last lines, then stops them
+// (a container that never started has nothing to deliver).
+func (out *output) endStreams(s *buildState) {
+	deadline := time.After(streamGrace)
+	for _, done := range s.streams {
+		select {
+		case <-done:
+		case <-deadline:
+		}
+	}
+	s.stopStreams()
+}
+
 // platforms shows the state of each platform of a multi-platform build, and follows the build
 // log of each platform pod.
-func (out *output) platforms(logCtx context.Context, cl *cluster, ib *buildv1.ImageBuild, s *buildState) {
+func (out *output) platforms(cl *cluster, ib *buildv1.ImageBuild, s *buildState) {
 	for _, ps := range ib.Status.Platforms {
 		pt := s.task.Platform(ps.Platform)
 		if ps.Emulated && !s.emulated[ps.Platform] {
@@ -246,9 +307,8 @@ func (out *output) platforms(logCtx context.Context, cl *cluster, ib *buildv1.Im
 		case buildv1.PhasePending:
 			pt.Pending(ps.Message)
 		case buildv1.PhaseBuilding:
-			if ps.PodName != "" && !s.streamed[ps.PodName] {
-				s.streamed[ps.PodName] = true
-				go out.streamLogs(logCtx, cl, ps.PodName, s.totalSteps, pt.Building, nil, 0)
+			if ps.PodName != "" {
+				out.stream(cl, s, ps.PodName, pt.Building, nil, pt.Log, 0)
 			}
 		case buildv1.PhaseSucceeded:
 			pt.Built()
@@ -270,10 +330,9 @@ func outputImages(ib *buildv1.ImageBuild) []string {
 	return images
 }
 
-// watchBuilds lists and then watches the ImageBuilds of a run, calling fn for each state seen until
-// fn returns true. A dropped watch is resumed from a fresh list, so nothing is missed.
-func watchBuilds(ctx context.Context, cl *cluster, runID string, fn func(ib *buildv1.ImageBuild, deleted bool) bool) error {
-	sel := client.MatchingLabels{buildv1.LabelRun: runID}
+// watchBuilds lists and then watches the ImageBuilds the labels select, calling fn for each state
+// seen until fn returns true. A dropped watch is resumed from a fresh list, so nothing is missed.
+func watchBuilds(ctx context.Context, cl *cluster, sel client.MatchingLabels, fn func(ib *buildv1.ImageBuild, deleted bool) bool) error {
 	for {
 		list := &buildv1.ImageBuildList{}
 		if err := cl.client.List(ctx, list, client.InNamespace(cl.namespace), sel); err != nil {
@@ -319,59 +378,82 @@ func drain(ctx context.Context, w watch.Interface, fn func(*buildv1.ImageBuild, 
 	}
 }
 
-// streamLogs follows the Kaniko log of a build pod and turns its steps into progress: building
-// gets the steps, pushing (when Kaniko pushes, to destinations tags) the pushes. Logs are a
-// bonus: without permission to read them, the build is shown by its phases alone.
-func (out *output) streamLogs(ctx context.Context, cl *cluster, pod string, totalSteps int,
-	building func(done, total int, step string), pushing func(done, total int), destinations int) {
-	building(0, totalSteps, "")
-	for ctx.Err() == nil {
-		req := cl.pods.CoreV1().Pods(cl.namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "kaniko", Follow: true})
-		stream, err := req.Stream(ctx)
-		if err != nil {
-			if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
-				return
-			}
-			// The Kaniko container waits for the source to be fetched; try again shortly.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			continue
-		}
-		follow(stream, totalSteps, building, pushing, destinations)
-		_ = stream.Close()
+// stream follows the Kaniko log of a build pod, once per pod, and turns it into progress:
+// building gets the steps, pushing (when Kaniko pushes, to destinations tags) the pushes, and
+// log the lines of output, which plain progress prints (--progress plain). Logs are a bonus: a
+// user who may not read them is told once, and the build is shown by its phases alone.
+func (out *output) stream(cl *cluster, s *buildState, pod string,
+	building func(done, total int, step string), pushing func(done, total int), log func(string), destinations int) {
+	if _, ok := s.streams[pod]; ok {
 		return
 	}
+	done := make(chan struct{})
+	s.streams[pod] = done
+	ctx, total := s.streamCtx, s.totalSteps
+	go func() {
+		defer close(done)
+		building(0, total, "")
+		steps, pushed := 0, 0
+		err := cl.readLog(ctx, pod, true, 0, nil, kanikolog.NewOutput(0), func(l kanikolog.Line) {
+			if l.HasEvent {
+				switch l.Event.Kind {
+				case kanikolog.Step:
+					steps++
+					building(steps-1, total, l.Event.Text)
+				case kanikolog.Pushing:
+					if pushing != nil {
+						pushing(pushed, destinations)
+					}
+				case kanikolog.Pushed:
+					pushed++
+					if pushing != nil {
+						pushing(pushed, destinations)
+					}
+				}
+			}
+			if out.streamOutput && l.Shown {
+				log(l.Text)
+			}
+		})
+		if errors.Is(err, errLogsForbidden) {
+			out.logsForbidden(cl.namespace)
+		}
+	}()
 }
 
-// follow turns a Kaniko log into progress; destinations is the number of tags Kaniko pushes.
-func follow(r io.Reader, totalSteps int, building func(done, total int, step string), pushing func(done, total int), destinations int) {
-	var parser kanikolog.Parser
-	steps, pushed := 0, 0
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		ev, ok := parser.Parse(sc.Text())
-		if !ok {
-			continue
+// logsForbidden says, once per run, that the user may not read build logs, and where the output
+// is instead. With live bars it waits for the end of the run, since a note would break them.
+func (out *output) logsForbidden(namespace string) {
+	out.forbiddenOnce.Do(func() {
+		note := logsForbiddenNote(namespace).In(out.o.lang)
+		if out.printer.Live() {
+			out.notes.Lock()
+			out.deferred = append(out.deferred, note)
+			out.notes.Unlock()
+			return
 		}
-		switch ev.Kind {
-		case kanikolog.Step:
-			steps++
-			building(steps-1, totalSteps, ev.Text)
-		case kanikolog.Pushing:
-			if pushing != nil {
-				pushing(pushed, destinations)
-			}
-		case kanikolog.Pushed:
-			pushed++
-			if pushing != nil {
-				pushing(pushed, destinations)
-			}
-		}
+		notef(out.env.Stderr, "%s\n", note)
+	})
+}
+
+// deferredNotes prints the notes held back while live bars were drawn.
+func (out *output) deferredNotes() {
+	out.notes.Lock()
+	defer out.notes.Unlock()
+	for _, n := range out.deferred {
+		notef(out.env.Stderr, "%s\n", n)
 	}
+	out.deferred = nil
+}
+
+// logsForbiddenNote explains a Forbidden answer to a build log.
+func logsForbiddenNote(namespace string) usererr.Text {
+	return txt("note: you may not read the logs of build pods in namespace %s (get on pods/log is forbidden), so flow shows no build output; "+
+		"the last lines of a failed build come from its ImageBuild's status (kubectl describe imagebuild). "+
+		"To see the whole output, ask for a Role granting get on pods/log there (the ClusterRole flow-build-imagebuild-editor has it)",
+		"注意: namespace %s のビルド pod のログを読む権限がありません（pods/log の get が禁止されています）。ビルドの出力は表示できません。"+
+			"失敗したビルドの最後の出力は ImageBuild のステータスから表示します（kubectl describe imagebuild）。"+
+			"すべての出力を見るには、pods/log の get を許可する Role を依頼してください（ClusterRole flow-build-imagebuild-editor に含まれています）", namespace)
 }
 
 // countSteps reads the local Dockerfile to know how many steps Kaniko will log, for the percentage.

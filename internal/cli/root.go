@@ -54,6 +54,8 @@ type Env struct {
 	// planned, when set (by tests), receives what `flow build` resolved and checked, and the run
 	// stops there: nothing is contacted.
 	planned func(*fleetconfig.Plan, []*target)
+	// logs, when set (by tests), serves the build pods' logs instead of the API server.
+	logs logSource
 }
 
 // exitError carries an exit code through cobra; what went wrong was already shown (a build that
@@ -161,7 +163,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.AddCommand(newBuildCommand(env), newVersionCommand(env))
+	root.AddCommand(newBuildCommand(env), newLogsCommand(env), newVersionCommand(env))
 	return root
 }
 

@@ -161,6 +161,10 @@ func New(o Options) *Printer {
 	return p
 }
 
+// Live reports whether the Printer draws live bars: anything else written to the terminal while
+// they are drawn would break them.
+func (p *Printer) Live() bool { return p.live }
+
 // Task is one service's build. Its methods report what happens, in any order and from any
 // goroutine; a report of a phase the task has already left is ignored, and so is everything
 // after Succeeded, Failed or Skipped. Every task must end with one of those three, or Wait
