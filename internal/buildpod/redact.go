@@ -16,15 +16,12 @@ const MaxMessageBytes = 1024
 // leaves such placeholders alone.
 const passwordPlaceholder = "<password>"
 
-// redactSecrets removes credentials from s (see package redact). It runs on the whole raw text
-// before anything is cut, because cutting first could leave half a secret that no pattern
-// recognises any more.
-func redactSecrets(s string) string { return redact.Secrets(s) }
-
 // redactURL removes user info from a URL for use in error messages.
 func redactURL(s string) string { return redact.URL(s) }
 
-// cleanText makes log text safe to quote: valid UTF-8, no terminal escapes, no credentials.
+// cleanText makes log text safe to quote: valid UTF-8, no terminal escapes, no credentials (see
+// package redact). It runs on the whole raw text before anything is cut, because cutting first
+// could leave half a secret that no pattern recognises any more.
 func cleanText(s string) string { return redact.Text(s) }
 
 // oneLine folds whitespace and drops control characters, so that a message reads well in an

@@ -128,7 +128,7 @@ the cluster allows it, under emulation, and pushes one image index holding them 
 	f.StringArrayVar(&o.tags, "tag", nil, "image tag; repeat it to push several tags of the one image (default: the tag in the service's image, else latest)")
 	f.StringArrayVar(&o.platforms, "platform", nil, "build for these platforms, comma-separated or repeated (linux/amd64,linux/arm64): one image index with an image per platform (default: the service's platform(s) in the config, else one image for the cluster node that builds it)")
 	f.BoolVar(&o.noCache, "no-cache", false, "always build: no layer cache, and no reuse of an image built earlier from the same inputs (for Dockerfiles that download unpinned things)")
-	o.stageSelection.bind(f, "build")
+	o.bindStage(f, "build")
 	f.StringVar(&o.registry, "registry", "", "registry for every image of the run: images become <registry>/<project>-<service>")
 	f.StringVar(&o.pushSecret, "push-secret", "", "kubernetes.io/dockerconfigjson Secret the builds use (default: forward your local credentials for the build's registry)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit of each build, from 10s to 24h")
@@ -165,7 +165,7 @@ func (o *buildOptions) Complete(cmd *cobra.Command, args []string) {
 		platforms = append(platforms, fleetconfig.SplitList(p)...)
 	}
 	o.platforms = platforms
-	o.stageSelection.complete(args, o.env.Getenv)
+	o.completeStage(args, o.env.Getenv)
 }
 
 // The values of --progress, BuildKit's names for them.
@@ -190,7 +190,7 @@ const maxTTL = math.MaxInt32 * time.Second
 // errors of the command line (exit status 2), except a bad --tag, which is the product's
 // invalid-tag error.
 func (o *buildOptions) Validate() error {
-	if err := o.stageSelection.validate("build"); err != nil {
+	if err := o.validateStage("build"); err != nil {
 		return err
 	}
 	switch {
@@ -335,7 +335,7 @@ func (o *buildOptions) resolve(ctx context.Context) (*fleetconfig.Plan, []*targe
 		return nil, nil, err
 	}
 	o.debugf("config files: %s", strings.Join(conf.Files, ", "))
-	o.stageSelection.noteChoice(conf, o.notef)
+	o.noteStageChoice(conf, o.notef)
 	plan, err := conf.Resolve(conf.Stage, fleetconfig.ResolveOptions{
 		Registry: o.registry, Services: o.onlyService, NoCache: o.noCache, Platforms: o.platforms,
 	})

@@ -83,7 +83,7 @@ flow build; the Kubernetes namespace is --namespace.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.follow, "follow", "f", false, "follow the builds until they finish, waiting for those that have not started")
-	o.stageSelection.bind(f, "show")
+	o.bindStage(f, "show")
 	f.StringVar(&o.file, "file", "", "FleetFlow config file (default: $FLEETFLOW_CONFIG_PATH, else $FLEET_PROJECT_ROOT/.fleetflow/fleet.kdl, else .fleetflow/fleet.kdl, fleet.kdl or flow.kdl found from the working directory up)")
 	o.kube.bind(f)
 	return cmd
@@ -92,12 +92,12 @@ flow build; the Kubernetes namespace is --namespace.`,
 // Complete works out the stage and the services.
 func (o *logsOptions) Complete(args []string) {
 	o.lang = usererr.LangFromEnv(o.env.Getenv)
-	o.stageSelection.complete(args, o.env.Getenv)
+	o.completeStage(args, o.env.Getenv)
 }
 
 // Validate checks the command line on its own.
 func (o *logsOptions) Validate() error {
-	return o.stageSelection.validate("logs")
+	return o.validateStage("logs")
 }
 
 // Run shows the output of the latest build of every service asked for.
@@ -145,9 +145,7 @@ func (o *logsOptions) Run(ctx context.Context) error {
 		err = o.followBuilds(ctx, cl, plan, found)
 	} else {
 		for _, b := range found {
-			if err = o.print(ctx, cl, b); err != nil {
-				break
-			}
+			o.print(ctx, cl, b)
 		}
 	}
 	switch {
@@ -175,7 +173,7 @@ func (o *logsOptions) resolve() (*fleetconfig.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.stageSelection.noteChoice(conf, o.notef)
+	o.noteStageChoice(conf, o.notef)
 	plan, err := conf.Resolve(conf.Stage, fleetconfig.ResolveOptions{Services: o.onlyService})
 	if err != nil {
 		return nil, problemsOf(err)
@@ -257,12 +255,12 @@ func podsOf(ib *buildv1.ImageBuild) []buildPod {
 }
 
 // print shows what there is of one build's output now.
-func (o *logsOptions) print(ctx context.Context, cl *cluster, b shownBuild) error {
+func (o *logsOptions) print(ctx context.Context, cl *cluster, b shownBuild) {
 	pods := podsOf(b.ib)
 	o.header(b, pods)
 	if len(pods) == 0 {
 		o.noPod(b)
-		return nil
+		return
 	}
 	for _, p := range pods {
 		err := cl.readLog(ctx, p.name, false, 0, nil, kanikolog.NewOutput(0), func(l kanikolog.Line) {
@@ -275,7 +273,6 @@ func (o *logsOptions) print(ctx context.Context, cl *cluster, b shownBuild) erro
 	if !finished(b.ib) {
 		o.notef(txt("%s: still building; flow logs -f follows it to the end", "%s: ビルド中です。flow logs -f で最後まで表示できます", b.service))
 	}
-	return nil
 }
 
 // followBuilds follows the builds until every one has finished and its output has been read:

@@ -25,8 +25,8 @@ type stageSelection struct {
 	onlyService []string // services asked for by name (-n, or the SERVICE argument)
 }
 
-// bind adds -n and -s; verb says what the command does with the services ("build", "show").
-func (s *stageSelection) bind(f *pflag.FlagSet, verb string) {
+// bindStage adds -n and -s; verb says what the command does with the services ("build", "show").
+func (s *stageSelection) bindStage(f *pflag.FlagSet, verb string) {
 	f.StringArrayVarP(&s.services, "service", "n", nil, verb+" only this service of the stage (repeatable); as fleet build's -n")
 	f.StringVarP(&s.stageFlag, "stage", "s", "", "the stage (default: the STAGE argument, else $FLEET_STAGE, else the stage named default, else the only stage)")
 }
@@ -43,8 +43,8 @@ func stageArgs(command string) cobra.PositionalArgs {
 	}
 }
 
-// complete works out the stage and services from the arguments, the flags and FLEET_STAGE.
-func (s *stageSelection) complete(args []string, getenv func(string) string) {
+// completeStage works out the stage and services from the arguments, the flags and FLEET_STAGE.
+func (s *stageSelection) completeStage(args []string, getenv func(string) string) {
 	s.onlyService = slices.Clone(s.services)
 	switch len(args) {
 	case 1:
@@ -62,8 +62,8 @@ func (s *stageSelection) complete(args []string, getenv func(string) string) {
 	}
 }
 
-// validate checks the selection on its own: a stage named twice, an empty service name.
-func (s *stageSelection) validate(command string) error {
+// validateStage checks the selection on its own: a stage named twice, an empty service name.
+func (s *stageSelection) validateStage(command string) error {
 	if s.stageArg != "" && s.stageFlag != "" && s.stageArg != s.stageFlag {
 		// What the command does with one service, to say how to ask for it.
 		en, ja := "to build only service %s of stage %s", "ステージ %[2]s のサービス %[1]s だけをビルドするには"
@@ -82,8 +82,8 @@ func (s *stageSelection) validate(command string) error {
 	return nil
 }
 
-// noteChoice says how the stage was chosen when nobody named it on the command line.
-func (s *stageSelection) noteChoice(conf *fleetconfig.Config, notef func(usererr.Text)) {
+// noteStageChoice says how the stage was chosen when nobody named it on the command line.
+func (s *stageSelection) noteStageChoice(conf *fleetconfig.Config, notef func(usererr.Text)) {
 	switch conf.StageChosenBy {
 	case "":
 		if s.stageEnv {
