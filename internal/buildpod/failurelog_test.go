@@ -1,6 +1,8 @@
 package buildpod
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,5 +91,25 @@ func TestFailureLogBounds(t *testing.T) {
 	}
 	if last := got.Tail[len(got.Tail)-1]; !strings.Contains(last, "exit status 2") {
 		t.Errorf("the last line %q is not Kaniko's error: the end of the output must survive the bounds", last)
+	}
+}
+
+// A recorded build whose RUN printed credentials and 30 lines: the status gets the last 20,
+// redacted.
+func TestFailureLogOfRecordedBuild(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "kanikolog", "testdata", "failed-run-many-lines.color.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := FailureLog(finished(basePod(t, nil), 2, "", ""), string(raw))
+	if got == nil || len(got.Tail) != v1alpha1.FailureLogMaxLines {
+		t.Fatalf("FailureLog = %+v, want %d lines", got, v1alpha1.FailureLogMaxLines)
+	}
+	all := strings.Join(got.Tail, "\n")
+	if strings.Contains(all, "s3cr3t-value") || strings.Contains(all, "hunter2") {
+		t.Errorf("a credential reached the status:\n%s", all)
+	}
+	if got.Tail[0] != "compiling unit 14" || got.Tail[17] != "token=REDACTED https://example.com/x" || !strings.HasSuffix(got.Tail[19], "exit status 2") {
+		t.Errorf("tail:\n%s", all)
 	}
 }

@@ -2,6 +2,7 @@ package kanikolog
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -177,5 +178,56 @@ func TestLines(t *testing.T) {
 	}
 	if len(got) != 4 || got[0] != "first" || len(got[1]) != MaxLineBytes || got[2] != "after the long line" || got[3] != "no newline at the end" {
 		t.Errorf("Lines read %d lines: %q …", len(got), got[0])
+	}
+}
+
+// Real logs of failed builds, recorded from Kaniko v1.24.0 pods on the local node (color format,
+// as `kubectl logs` returns them): the tail is the failing step and what it printed, or, for a
+// failure outside any step, Kaniko's warnings and its verdict.
+func TestTailOfRecordedFailures(t *testing.T) {
+	compiling := make([]string, 0, 20)
+	for i := 14; i <= 30; i++ {
+		compiling = append(compiling, fmt.Sprintf("compiling unit %d", i))
+	}
+	refused := `Get "https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused; Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`
+	tests := []struct {
+		file string
+		n    int
+		want []string
+	}{
+		{"failed-run-fails.color.log", DefaultTailLines, []string{
+			"RUN echo marker-123 && false",
+			"marker-123",
+			"error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1",
+		}},
+		// 30 lines of output: the last 20, the step itself no longer fits. What the step wrote
+		// to stderr comes in the order Kaniko received it.
+		{"failed-run-many-lines.color.log", DefaultTailLines, append(compiling,
+			"token=s3cr3t-value https://bob:hunter2@example.com/x",
+			"error: undefined reference to main",
+			"error building image: error building stage: failed to execute command: waiting for process to exit: exit status 2",
+		)},
+		{"failed-run-fails.color.log", 1, []string{
+			"error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1",
+		}},
+		// Kaniko looks for a COPY's files before it announces the step: the stage is the context.
+		{"failed-copy-missing.color.log", DefaultTailLines, []string{
+			"FROM 10.200.0.1:5443/library/busybox:1.35",
+			"error building image: error building stage: failed to optimize instructions: failed to get files used from context: failed to get fileinfo for /workspace/missing.txt: lstat /workspace/missing.txt: no such file or directory",
+		}},
+		{"failed-base-missing.color.log", DefaultTailLines, []string{
+			"WARNING: Retrying operation after 1s due to " + refused,
+			"WARNING: Retrying operation after 2s due to " + refused,
+			"ERROR: Error while retrieving image from cache: 127.0.0.1:1/nope/nothing:1 unable to complete operation after 2 attempts, last error: " + refused,
+			"WARNING: Retrying operation after 1s due to " + refused,
+			"WARNING: Retrying operation after 2s due to " + refused,
+			"error building image: unable to complete operation after 2 attempts, last error: " + refused,
+		}},
+	}
+	for _, tc := range tests {
+		_, o := readOutput(t, filepath.Join("testdata", tc.file), tc.n)
+		if got := o.Tail(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: tail of %d\n got: %q\nwant: %q", tc.file, tc.n, got, tc.want)
+		}
 	}
 }
