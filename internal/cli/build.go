@@ -93,6 +93,11 @@ Platforms: --platform linux/amd64,linux/arm64 (or the service's platform/platfor
 builds each platform in its own Kaniko pod, in parallel, on nodes of that architecture or, where
 the cluster allows it, under emulation, and pushes one image index holding them all.
 
+Output: live bars on a terminal, plain lines otherwise (--progress auto); --progress plain also
+prints every Dockerfile step and every line the steps print as it happens, led by [service]. A
+failed build shows the last lines of its failing step's output under its ✗ line (--log-tail,
+20 by default); flow logs shows a build's whole output, also later.
+
 -n is FleetFlow's --service, as in fleet build; the Kubernetes namespace is --namespace
 (no short form). Messages are in Japanese unless LC_ALL, LC_MESSAGES or LANG ask for English.`,
 		Example: `  # Build and push every service of stage prod with tag v1.2.0
@@ -110,6 +115,9 @@ the cluster allows it, under emulation, and pushes one image index holding them 
   # The stage from the environment, as in CI: FLEET_STAGE=prod flow build --push
   # In another namespace of the cluster
   flow build --push --namespace builds prod
+
+  # In CI: every step and line of output, led by the service's name
+  flow build --push --progress plain prod
 
   # Render the ImageBuilds for a GitOps repository instead of creating them
   flow build --push --tag v1.2.0 --source git -o yaml prod > imagebuilds.yaml`,

@@ -194,19 +194,8 @@ func TestIntegration_FailedBuildWithoutItsPodShowsWhatTheStatusKept(t *testing.T
 // A user who may build but not read pod logs is told once, and still sees the kept lines.
 func TestIntegration_BuildWithoutPermissionOnPodLogs(t *testing.T) {
 	f := newFixture(t)
-	// Everything flow build needs, but pods/log: the editor role of the chart without its last rule.
-	editor := clusterRole(t, "imagebuild_editor_role.yaml")
-	var rules []rbacv1.PolicyRule
-	for _, r := range editor.Rules {
-		if len(r.Resources) == 1 && r.Resources[0] == "pods/log" {
-			continue
-		}
-		rules = append(rules, r)
-	}
-	if len(rules) != len(editor.Rules)-1 {
-		t.Fatalf("the editor role has no pods/log rule to leave out: %+v", editor.Rules)
-	}
-	f.restCfg = f.userWith(t, "builder-without-logs", rules)
+	// Everything flow build needs, but pods/log.
+	f.restCfg = f.userWith(t, "builder-without-logs", withoutPodLogs(t, "imagebuild_editor_role.yaml"))
 	stop := f.controller(failWith("RUN npm run build", "marker-kept-in-status", npmExit2))
 	defer stop()
 
@@ -395,8 +384,8 @@ func TestIntegration_LogsFollowsBuildsToTheirEnd(t *testing.T) {
 	}
 }
 
-// flow logs for a user who may read ImageBuilds but not pod logs (the viewer role): the real
-// API server refuses, flow says so once and shows what the status kept.
+// flow logs for a user who may read ImageBuilds but not pod logs: the real API server refuses,
+// flow says so once and shows what the status kept.
 func TestIntegration_LogsWithoutPermissionOnPodLogs(t *testing.T) {
 	f := newFixture(t)
 	f.logs = newRecordedLogs()
@@ -408,7 +397,7 @@ func TestIntegration_LogsWithoutPermissionOnPodLogs(t *testing.T) {
 		f.setStatus(ib, ib.Name+"-g1-1", failWith("RUN make", "marker-"+svc+"-kept", npmExit2))
 	}
 	f.logs = nil // the API server's pods/log, with RBAC
-	f.restCfg = f.userWith(t, "viewer", clusterRole(t, "imagebuild_viewer_role.yaml").Rules)
+	f.restCfg = f.userWith(t, "viewer-without-logs", withoutPodLogs(t, "imagebuild_viewer_role.yaml"))
 	code, stdout, stderr := f.flow("logs", "prod")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -475,8 +464,9 @@ func (f *fixture) userWith(t *testing.T, name string, rules []rbacv1.PolicyRule)
 	return authn.Config()
 }
 
-// clusterRole reads one of the ClusterRoles the project gives people (config/rbac).
-func clusterRole(t *testing.T, file string) *rbacv1.ClusterRole {
+// withoutPodLogs are the rules of one of the ClusterRoles the project gives people (config/rbac),
+// but get on pods/log.
+func withoutPodLogs(t *testing.T, file string) []rbacv1.PolicyRule {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(envtestutil.RepoRoot(), "config", "rbac", file))
 	if err != nil {
@@ -486,5 +476,22 @@ func clusterRole(t *testing.T, file string) *rbacv1.ClusterRole {
 	if err := yaml.Unmarshal(raw, role); err != nil {
 		t.Fatal(err)
 	}
-	return role
+	var rules []rbacv1.PolicyRule
+	for _, r := range role.Rules {
+		if len(r.Resources) == 1 && r.Resources[0] == "pods/log" {
+			continue
+		}
+		rules = append(rules, r)
+	}
+	if len(rules) != len(role.Rules)-1 {
+		t.Fatalf("%s has no pods/log rule to leave out: %+v", file, role.Rules)
+	}
+	return rules
+}
+
+// The roles people get let them read build output: flow build and flow logs show it.
+func TestIntegration_UserRolesReadBuildOutput(t *testing.T) {
+	for _, file := range []string{"imagebuild_editor_role.yaml", "imagebuild_viewer_role.yaml"} {
+		withoutPodLogs(t, file)
+	}
 }

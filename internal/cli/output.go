@@ -450,10 +450,10 @@ func (out *output) deferredNotes() {
 func logsForbiddenNote(namespace string) usererr.Text {
 	return txt("note: you may not read the logs of build pods in namespace %s (get on pods/log is forbidden), so flow shows no build output; "+
 		"the last lines of a failed build come from its ImageBuild's status (kubectl describe imagebuild). "+
-		"To see the whole output, ask for a Role granting get on pods/log there (the ClusterRole flow-build-imagebuild-editor has it)",
+		"To see the whole output, ask for a Role granting get on pods/log there (the ClusterRoles flow-build-imagebuild-editor and flow-build-imagebuild-viewer have it)",
 		"注意: namespace %s のビルド pod のログを読む権限がありません（pods/log の get が禁止されています）。ビルドの出力は表示できません。"+
 			"失敗したビルドの最後の出力は ImageBuild のステータスから表示します（kubectl describe imagebuild）。"+
-			"すべての出力を見るには、pods/log の get を許可する Role を依頼してください（ClusterRole flow-build-imagebuild-editor に含まれています）", namespace)
+			"すべての出力を見るには、pods/log の get を許可する Role を依頼してください（ClusterRole flow-build-imagebuild-editor と flow-build-imagebuild-viewer に含まれています）", namespace)
 }
 
 // countSteps reads the local Dockerfile to know how many steps Kaniko will log, for the percentage.

@@ -136,4 +136,10 @@ rules:
   - imagebuilds/status
   verbs:
   - get
+- apiGroups:
+  - ""
+  resources:
+  - pods/log
+  verbs:
+  - get
 {{- end }}
