@@ -166,3 +166,33 @@ func slicesWithout(env []string, prefix string) []string {
 	}
 	return out
 }
+
+// Two platforms, the emulated one failing: every line names its platform, and the failing
+// platform's last lines end the output and stay in the status.
+func TestE2E_FailingPlatformShowsItsOutput(t *testing.T) {
+	ns := namespace(t)
+	dir := project(t, baseFrom+"RUN echo \"marker-$(uname -m)\" && test \"$(uname -m)\" = x86_64\n")
+	env := registryEnv("logs-multi-" + runID)
+	r := flow(t, dir, env, "build", "--push", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--namespace", ns, "prod")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	for _, want := range []string{
+		"[app linux/amd64] marker-x86_64\n",
+		"[app linux/arm64] marker-aarch64\n",
+		"\n  [app linux/arm64] marker-aarch64\n  [app linux/arm64] error building image: ",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	ib := latestBuild(t, ns)
+	fl := ib.Status.FailureLog
+	if fl == nil || fl.Platform != "linux/arm64" || fl.Pod != ib.Status.Platforms[1].PodName || !strings.Contains(strings.Join(fl.Tail, "\n"), "marker-aarch64") {
+		t.Errorf("status.failureLog = %+v, want the arm64 pod's output", fl)
+	}
+	r = flow(t, dir, env, "logs", "--namespace", ns, "prod")
+	if r.code != 0 || !strings.Contains(r.stdout, "[app linux/amd64] marker-x86_64\n") || !strings.Contains(r.stdout, "[app linux/arm64] marker-aarch64\n") {
+		t.Errorf("flow logs: exit %d, the platforms' output is missing", r.code)
+	}
+}
