@@ -171,7 +171,10 @@ func slicesWithout(env []string, prefix string) []string {
 // platform's last lines end the output and stay in the status.
 func TestE2E_FailingPlatformShowsItsOutput(t *testing.T) {
 	ns := namespace(t)
-	dir := project(t, baseFrom+"RUN echo \"marker-$(uname -m)\" && test \"$(uname -m)\" = x86_64\n")
+	// The arm64 step fails only after a pause: the failure of one platform stops the others' pods,
+	// and the amd64 pod, which may start a few seconds after the arm64 one, must have printed its
+	// marker by then.
+	dir := project(t, baseFrom+"RUN echo \"marker-$(uname -m)\" && if [ \"$(uname -m)\" != x86_64 ]; then sleep 20; exit 1; fi\n")
 	env := registryEnv("logs-multi-" + runID)
 	r := flow(t, dir, env, "build", "--push", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--namespace", ns, "prod")
 	if r.code != 1 {
@@ -187,6 +190,9 @@ func TestE2E_FailingPlatformShowsItsOutput(t *testing.T) {
 		}
 	}
 	ib := latestBuild(t, ns)
+	if len(ib.Status.Platforms) != 2 || ib.Status.Platforms[0].Phase != buildv1.PhaseSucceeded {
+		t.Fatalf("status.platforms = %+v, want linux/amd64 Succeeded before linux/arm64 failed", ib.Status.Platforms)
+	}
 	fl := ib.Status.FailureLog
 	if fl == nil || fl.Platform != "linux/arm64" || fl.Pod != ib.Status.Platforms[1].PodName || !strings.Contains(strings.Join(fl.Tail, "\n"), "marker-aarch64") {
 		t.Errorf("status.failureLog = %+v, want the arm64 pod's output", fl)
