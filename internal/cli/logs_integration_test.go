@@ -297,6 +297,29 @@ func TestIntegration_LogsShowsTheLatestBuildOfEachService(t *testing.T) {
 	}
 }
 
+// A build found up to date ran no pod: flow logs has no output to show and says why, with the
+// status message, rather than waiting for a pod or failing.
+func TestIntegration_LogsOfAnUpToDateBuild(t *testing.T) {
+	f := newFixture(t)
+	f.logs = newRecordedLogs()
+	if code, _, stderr := f.flow("build", "--push", "--no-wait", "-n", "web", "prod"); code != 0 {
+		t.Fatalf("flow build --no-wait: exit %d\n%s", code, stderr)
+	}
+	web := f.buildOf("web")
+	f.setStatus(web, "", func(ib *buildv1.ImageBuild) {
+		succeed(ib)
+		setReady(ib, metav1.ConditionTrue, buildv1.ReasonUpToDate, "up to date: "+ib.Status.Output.ImageRef+" was built earlier from the same inputs")
+	})
+	f.env["LANG"] = "en_US.UTF-8"
+	for _, args := range [][]string{{"logs", "-n", "web", "prod"}, {"logs", "-f", "-n", "web", "prod"}} {
+		code, stdout, stderr := f.flow(args...)
+		want := "web: the build ended without a build pod: Succeeded: up to date: " + web.Spec.Image + "@"
+		if code != 0 || stdout != "" || !strings.Contains(stderr, want) || strings.Contains(stderr, ", pod ") {
+			t.Errorf("flow %s: exit %d, want 0, no output lines and %q\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, stdout, stderr)
+		}
+	}
+}
+
 func TestIntegration_LogsBadInput(t *testing.T) {
 	f := newFixture(t)
 	f.logs = newRecordedLogs()
