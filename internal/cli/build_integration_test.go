@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -556,6 +559,17 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// hasManifest reports whether the fixture's registry serves ref.
+func (f *fixture) hasManifest(ref string) bool {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		f.t.Error(err)
+		return false
+	}
+	_, err = remote.Head(r, remote.WithTransport(f.reg.Transport()), remote.WithAuth(&authn.Basic{Username: registryUser, Password: canary}))
+	return err == nil
+}
+
 func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 	f := newFixture(t)
 	// No controller: the builds stay pending until flow is interrupted.
@@ -563,9 +577,10 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 	env := f.cliEnv(&stdout, &stderr)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		// Interrupt once the builds exist, as a person pressing Ctrl-C would.
+		// Interrupt once the builds exist and their bundle is uploaded (small bundles upload while
+		// the builds are created), as a person pressing Ctrl-C would while flow watches them.
 		for ctx.Err() == nil {
-			if len(f.builds()) == 1 {
+			if b := f.builds(); len(b) == 1 && b[0].Spec.Source.Bundle != nil && f.hasManifest(b[0].Spec.Source.Bundle.Image) {
 				time.Sleep(200 * time.Millisecond)
 				cancel()
 				return
