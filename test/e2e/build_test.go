@@ -20,7 +20,8 @@ import (
 )
 
 // Cases 1, 4 and 8: the example's prod stage, pushed for real; digests checked at the registry;
-// builds overlapping in time; an identical re-run sends no context bytes and hits Kaniko's cache.
+// builds overlapping in time; an identical re-run sends no context bytes and starts no pod; a run
+// that changes one service builds only that one, from Kaniko's layer cache.
 func TestE2E_PushExampleProdStage(t *testing.T) {
 	ns := namespace(t)
 	dir := filepath.Join(repoRoot, "examples", "shop")
@@ -70,26 +71,81 @@ func TestE2E_PushExampleProdStage(t *testing.T) {
 		t.Errorf("no two build pods ran at the same time: %v", windows(pods))
 	}
 
-	// Case 4: the same run again.
+	// Case 4: the same run again builds nothing: no pod, no context bytes, every service up to
+	// date with the digest of the first run.
 	before := map[string]bool{}
+	firstDigest := map[string]string{}
 	for _, p := range pods {
 		before[p.Name] = true
 	}
-	r2 := flow(t, dir, env, "build", "--push", "--tag", sha, "--namespace", ns, "prod")
+	for _, ib := range list {
+		firstDigest[ib.Labels[buildv1.LabelService]] = ib.Status.Output.Digest
+	}
+	r2 := flow(t, dir, env, "build", "--push", "--tag", sha+"-again", "--namespace", ns, "prod")
 	if r2.code != 0 {
 		t.Fatalf("second flow build exited %d", r2.code)
 	}
 	if n := strings.Count(r2.stderr, "レジストリにあり、送信なし"); n != 3 {
 		t.Errorf("%d of 3 contexts were not uploaded again, want all 3", n)
 	}
-	for _, p := range buildPods(t, ns) {
-		if before[p.Name] || p.Labels[buildv1.LabelService] != "api" {
+	if n := strings.Count(r2.stdout, "(最新のため再ビルド不要)"); n != 3 {
+		t.Errorf("%d of 3 services printed as up to date, want all 3", n)
+	}
+	if pods := newPods(t, ns, before); len(pods) != 0 {
+		t.Errorf("the unchanged re-run created build pods %v, want none", pods)
+	}
+	for _, ib := range builds(t, ns) {
+		svc := ib.Labels[buildv1.LabelService]
+		if ib.Spec.Tags[0] != sha+"-again" {
 			continue
 		}
-		if log := kanikoLog(t, ns, p.Name); !strings.Contains(log, "Using caching version of cmd") {
-			t.Errorf("the second api build did not use Kaniko's layer cache:\n%s", log)
+		if c := readyCondition(&ib); ib.Status.Phase != buildv1.PhaseSucceeded || c.Reason != buildv1.ReasonUpToDate ||
+			ib.Status.Output == nil || ib.Status.Output.Digest != firstDigest[svc] || ib.Status.PodName != "" {
+			t.Errorf("%s: phase %s reason %s output %+v pod %q; want UpToDate with %s and no pod", ib.Name, ib.Status.Phase, c.Reason, ib.Status.Output, ib.Status.PodName, firstDigest[svc])
+		} else if got := registryDigest(t, ib.Spec.Image+":"+sha+"-again"); got != firstDigest[svc] {
+			t.Errorf("%s: the new tag points at %s, want the reused %s", ib.Name, got, firstDigest[svc])
 		}
 	}
+
+	// One service changed: stage dev builds api for its debug target, and web as in prod. Only api
+	// builds, and the stages it shares with production come from Kaniko's layer cache.
+	for _, p := range buildPods(t, ns) {
+		before[p.Name] = true
+	}
+	r3 := flow(t, dir, env, "build", "--push", "--tag", sha+"-dev", "--namespace", ns, "dev")
+	if r3.code != 0 {
+		t.Fatalf("flow build dev exited %d", r3.code)
+	}
+	built := newPods(t, ns, before)
+	if len(built) != 1 || built[0].Labels[buildv1.LabelService] != "api" {
+		t.Fatalf("build pods %v for stage dev, want exactly one, for api", podNamesOf(built))
+	}
+	if log := kanikoLog(t, ns, built[0].Name); !strings.Contains(log, "Using caching version of cmd") {
+		t.Errorf("the api build for the debug target did not use Kaniko's layer cache:\n%s", log)
+	}
+	if !strings.Contains(r3.stdout, "✓ web: ") || strings.Count(r3.stdout, "(最新のため再ビルド不要)") != 1 {
+		t.Errorf("stage dev: want web up to date and api built")
+	}
+}
+
+// newPods are the build pods of ns not in before.
+func newPods(t *testing.T, ns string, before map[string]bool) []corev1.Pod {
+	t.Helper()
+	var out []corev1.Pod
+	for _, p := range buildPods(t, ns) {
+		if !before[p.Name] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func podNamesOf(pods []corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 func kanikoWindow(p corev1.Pod) [2]time.Time {
