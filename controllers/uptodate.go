@@ -96,8 +96,10 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		logger.Info("not checking whether the image is up to date; building", "reason", err.Error())
 		return ctrl.Result{}, false, nil
 	}
+	opts = reusingConnections(opts)
 	cctx, cancel := context.WithTimeout(ctx, reuseTimeout)
 	defer cancel()
+	start := time.Now()
 	key, err := r.inputKey(cctx, ib, opts)
 	if bundleNotUploaded(err) {
 		// flow build creates builds while it uploads their bundles. A bundle the registry does
@@ -108,16 +110,18 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		return ctrl.Result{}, false, nil
 	}
 	if err != nil {
-		logger.Info("no input key; building", "reason", err.Error())
+		logger.Info("no input key; building", "reason", err.Error(), "took", time.Since(start).String())
 		return ctrl.Result{}, false, nil
 	}
 	ib.Status.InputKey = key
+	keyed := time.Since(start)
 	desc, err := buildrecord.Lookup(cctx, buildpod.CacheRepository(&ib.Spec, nil), ib.Spec.Image, key, opts...)
 	switch {
 	case err != nil:
 		logger.Info("could not look up the build record; building", "inputKey", key, "reason", err.Error())
 		return ctrl.Result{}, false, nil
 	case desc == nil:
+		logger.Info("no image built from the same inputs; building", "inputKey", key, "keyTook", keyed.String(), "took", time.Since(start).String())
 		return ctrl.Result{}, false, nil
 	case desc.MediaType.IsIndex() != hasPlatforms(ib):
 		// The key holds the platforms, so this is a record that was tampered with or a digest
@@ -130,6 +134,8 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		return ctrl.Result{}, false, nil
 	}
 	r.finishUpToDate(ib, desc)
+	logger.Info("up to date: reused the image built from the same inputs", "inputKey", key, "digest", desc.Digest.String(),
+		"keyTook", keyed.String(), "took", time.Since(start).String())
 	return ctrl.Result{}, true, nil
 }
 
@@ -324,9 +330,23 @@ func (r *ImageBuildReconciler) recordInputKey(ctx context.Context, before, ib *b
 		logger.Info("could not write the build record", "inputKey", ib.Status.InputKey, "reason", err.Error())
 		return
 	}
+	opts = reusingConnections(opts)
 	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	if err := buildrecord.Write(cctx, buildpod.CacheRepository(&ib.Spec, nil), ib.Spec.Image, ib.Status.InputKey, ib.Status.Output.Digest, opts...); err != nil {
 		logger.Info("could not write the build record; the next build from the same inputs builds again", "inputKey", ib.Status.InputKey, "reason", err.Error())
 	}
+}
+
+// reusingConnections makes the registry calls of one decision share their authentication per
+// repository: without it, every call pings the registry and, on registries that hand out tokens,
+// fetches a token of its own.
+func reusingConnections(opts []remote.Option) []remote.Option {
+	if puller, err := remote.NewPuller(opts...); err == nil {
+		opts = append(opts, remote.Reuse(puller))
+	}
+	if pusher, err := remote.NewPusher(opts...); err == nil {
+		opts = append(opts, remote.Reuse(pusher))
+	}
+	return opts
 }
