@@ -125,6 +125,7 @@ type ImageBuildReconciler struct {
 
 	slots       *slotTracker
 	dockerfiles dockerfileCache
+	decided     decisions
 	// keyLater holds the builds (UID/generation) whose source bundle was not in the registry yet
 	// when they started: their input key is computed once it is (lateInputKey).
 	keyLater sync.Map

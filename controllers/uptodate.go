@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -80,6 +81,57 @@ func (c *dockerfileCache) put(key string, data []byte) {
 	c.order = append(c.order, key)
 }
 
+// decisions remembers, for a few minutes, what reuseUnchanged decided for a generation: a status
+// patch refused because the cache lagged behind (conflictRecheck) drops the reconcile's
+// conclusions, and the next reconcile would otherwise ask the registry all over again.
+type decisions struct {
+	mu      sync.Mutex
+	entries map[decisionKey]decision
+	order   []decisionKey
+}
+
+type decisionKey struct {
+	uid        types.UID
+	generation int64
+}
+
+// decision is an input key and, when the image was reused, the image.
+type decision struct {
+	key   string
+	image *remote.Descriptor
+	at    time.Time
+}
+
+// decisionTTL bounds how long a decision is remembered: long enough for a conflicting patch to be
+// retried, short enough that a record or an image deleted since is noticed by a later resync.
+const decisionTTL = time.Minute
+
+func (d *decisions) get(k decisionKey, now time.Time) (decision, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.entries[k]
+	if !ok || now.Sub(e.at) > decisionTTL {
+		return decision{}, false
+	}
+	return e, true
+}
+
+func (d *decisions) put(k decisionKey, e decision) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil {
+		d.entries = map[decisionKey]decision{}
+	}
+	if _, ok := d.entries[k]; !ok {
+		if len(d.order) >= dockerfileCacheSize {
+			delete(d.entries, d.order[0])
+			d.order = d.order[1:]
+		}
+		d.order = append(d.order, k)
+	}
+	d.entries[k] = e
+}
+
 // keyable reports whether the operator can compute the input key of ib and reuse an image for it.
 func keyable(ib *buildv1.ImageBuild) bool {
 	return ib.Spec.Push && ib.Spec.Source.Bundle != nil && (ib.Spec.Cache == nil || !ib.Spec.Cache.Disabled)
@@ -91,6 +143,15 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		return ctrl.Result{}, false, nil
 	}
 	logger := log.FromContext(ctx)
+	memo := decisionKey{uid: ib.UID, generation: ib.Generation}
+	if d, ok := r.decided.get(memo, r.Clock.Now()); ok {
+		ib.Status.InputKey = d.key
+		if d.image == nil {
+			return ctrl.Result{}, false, nil
+		}
+		r.finishUpToDate(ib, d.image)
+		return ctrl.Result{}, true, nil
+	}
 	opts, err := r.registryOptions(ctx, ib)
 	if err != nil {
 		logger.Info("not checking whether the image is up to date; building", "reason", err.Error())
@@ -121,6 +182,7 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		logger.Info("could not look up the build record; building", "inputKey", key, "reason", err.Error())
 		return ctrl.Result{}, false, nil
 	case desc == nil:
+		r.decided.put(memo, decision{key: key, at: r.Clock.Now()})
 		logger.Info("no image built from the same inputs; building", "inputKey", key, "keyTook", keyed.String(), "took", time.Since(start).String())
 		return ctrl.Result{}, false, nil
 	case desc.MediaType.IsIndex() != hasPlatforms(ib):
@@ -133,6 +195,7 @@ func (r *ImageBuildReconciler) reuseUnchanged(ctx context.Context, ib *buildv1.I
 		logger.Info("could not tag the up-to-date image; building", "inputKey", key, "reason", err.Error())
 		return ctrl.Result{}, false, nil
 	}
+	r.decided.put(memo, decision{key: key, image: desc, at: r.Clock.Now()})
 	r.finishUpToDate(ib, desc)
 	logger.Info("up to date: reused the image built from the same inputs", "inputKey", key, "digest", desc.Digest.String(),
 		"keyTook", keyed.String(), "took", time.Since(start).String())
