@@ -140,14 +140,6 @@ func newPods(t *testing.T, ns string, before map[string]bool) []corev1.Pod {
 	return out
 }
 
-func podNamesOf(pods []corev1.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
 func kanikoWindow(p corev1.Pod) [2]time.Time {
 	for _, c := range p.Status.ContainerStatuses {
 		if c.Name == "kaniko" && c.State.Terminated != nil {
