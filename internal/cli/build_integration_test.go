@@ -601,6 +601,24 @@ func TestIntegration_InterruptLeavesBuildsRunning(t *testing.T) {
 	}
 }
 
+func TestIntegration_InterruptBeforeTheBuildsLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	var stdout, stderr bytes.Buffer
+	env := f.cliEnv(&stdout, &stderr)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before flow reached the cluster: the checks and the upload fail with it.
+	code := Run(ctx, env, []string{"build", "--push", "-n", "web", "prod", "--namespace", f.ns})
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "中断しました") || strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("stderr does not say the run was interrupted, or shows the cancellation as an error:\n%s", stderr.String())
+	}
+	if n := len(f.builds()); n != 0 {
+		t.Errorf("%d ImageBuilds after an interrupt before any build, want 0", n)
+	}
+}
+
 func TestIntegration_WithoutPushBuildsOnly(t *testing.T) {
 	f := newFixture(t)
 	stop := f.controller(succeed)

@@ -127,6 +127,11 @@ func Run(ctx context.Context, env Env, args []string) int {
 		return ExitOK
 	case errors.As(err, &exit):
 		return exit.code
+	case ctx.Err() != nil:
+		// Interrupted before any build was watched: whatever failed, failed because of the
+		// interrupt, and what the run had created in the cluster was deleted again.
+		notef(env.Stderr, "\n%s\n", txt("Interrupted: no build was left in the cluster.", "中断しました: クラスターにビルドは残っていません。").In(usererr.LangFromEnv(env.Getenv)))
+		return ExitInterrupted
 	}
 	// The one place errors are shown: each problem as a block in the user's language.
 	var f failure
