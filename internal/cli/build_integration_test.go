@@ -772,10 +772,18 @@ func TestIntegration_ClusterRefusalWinsOverRegistryFailure(t *testing.T) {
 	}
 }
 
+// overlapUploads turns on creating the ImageBuilds while small bundles upload, for one test.
+func overlapUploads() (restore func()) {
+	was := earlyCreate
+	earlyCreate = EarlyCreateMaxBytes
+	return func() { earlyCreate = was }
+}
+
 // Small bundles upload while their ImageBuilds are created, so that the cluster starts the build
 // pods meanwhile: here the registry holds the bundles' manifests (what an upload writes last)
 // until the ImageBuilds exist. Run in sequence, they would be created only after the upload.
 func TestIntegration_BuildsCreatedWhileUploading(t *testing.T) {
+	defer overlapUploads()()
 	f := newFixture(t)
 	reg := f.reg.Transport()
 	var createdFirst atomic.Bool
@@ -810,6 +818,7 @@ func TestIntegration_BuildsCreatedWhileUploading(t *testing.T) {
 // An upload that fails after its ImageBuilds were created takes them back, with their forwarded
 // credentials: nothing is left to wait for a bundle that will not come.
 func TestIntegration_FailedUploadDeletesTheBuilds(t *testing.T) {
+	defer overlapUploads()()
 	f := newFixture(t)
 	reg := f.reg.Transport()
 	var stdout, stderr bytes.Buffer
