@@ -206,12 +206,12 @@ func (p *contextPlan) checkLimits(l Limits) error {
 			n, l.MaxEntries, fix, p.largest(func(entry) int64 { return 1 }, func(v int64) string { return fmt.Sprintf("%d", v) }))
 	}
 	if l.MaxBytes > 0 && usage > l.MaxBytes {
-		have, limit := humanBytes(usage), humanBytes(l.MaxBytes)
+		have, limit := HumanBytes(usage), HumanBytes(l.MaxBytes)
 		if have == limit {
 			have, limit = fmt.Sprintf("%d bytes", usage), fmt.Sprintf("%d bytes", l.MaxBytes)
 		}
 		return fmt.Errorf("bundle: the build context takes %s unpacked, more than the %s a build pod unpacks; %s (the largest: %s)",
-			have, limit, fix, p.largest(func(e entry) int64 { return DiskUsage(e.typeflag(), e.size, e.name) }, humanBytes))
+			have, limit, fix, p.largest(func(e entry) int64 { return DiskUsage(e.typeflag(), e.size, e.name) }, HumanBytes))
 	}
 	return nil
 }
@@ -248,8 +248,8 @@ func (e entry) typeflag() byte {
 	return tar.TypeReg
 }
 
-// humanBytes prints a size in binary units, as a person reads it.
-func humanBytes(n int64) string {
+// HumanBytes prints a size in binary units, as a person reads it.
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

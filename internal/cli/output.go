@@ -92,14 +92,14 @@ func (out *output) nothingToBuild(plan *fleetconfig.Plan) {
 }
 
 func (out *output) uploaded(t *target, stats bundle.PackStats, sent int64, took time.Duration) {
-	how := txt("%s sent", "%s を送信", humanBytes(sent))
+	how := txt("%s sent", "%s を送信", bundle.HumanBytes(sent))
 	if sent == 0 {
 		how = txt("already in the registry, nothing sent", "レジストリにあり、送信なし")
 	}
 	out.notes.Lock()
 	defer out.notes.Unlock()
 	out.o.notef(txt("Uploaded the context of %s: %d files, %s (%s) in %s", "%s のコンテキストをアップロードしました: %d ファイル、%s（%s）、%s",
-		t.build.Service, stats.Files, humanBytes(stats.Bytes), how.In(out.o.lang), took.Round(10*time.Millisecond)))
+		t.build.Service, stats.Files, bundle.HumanBytes(stats.Bytes), how.In(out.o.lang), took.Round(10*time.Millisecond)))
 }
 
 // created lists the new ImageBuilds on stdout, where scripts read them, so a failed write there is
@@ -468,17 +468,4 @@ func countSteps(t *target) int {
 		return 0
 	}
 	return n
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

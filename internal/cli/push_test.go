@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetflow/flow-build/internal/bundle"
 	"github.com/fleetflow/flow-build/internal/testing/registrytest"
 )
 
@@ -195,7 +196,7 @@ stage "prod" { service "api" }
 	if sent == 0 || sent*4 > first {
 		t.Errorf("after one change: %d bytes sent, the whole bundle is %d; want the changed layer only, well under a quarter", sent, first)
 	}
-	if !strings.Contains(stderr, "Uploaded the context of api: 302 files, 11.7 MiB ("+humanBytes(sent)+" sent)") {
+	if !strings.Contains(stderr, "Uploaded the context of api: 302 files, 11.7 MiB ("+bundle.HumanBytes(sent)+" sent)") {
 		t.Errorf("the output does not say what was sent:\n%s", stderr)
 	}
 
